@@ -1,0 +1,55 @@
+"""``memscope analyze``: re-run post-training analyses on a finished run."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from memscope.cli import common
+
+
+def analyze_command(
+    run_id: Annotated[str, typer.Argument(help="The run to analyse (see 'memscope runs list').")],
+    analysis: Annotated[Optional[list[str]], typer.Option("--analysis", "-a", help="Analysis to run (repeatable); default: the run's own.")] = None,
+    set_: common.SetOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    home: common.HomeOption = None,
+    plugins_dir: common.PluginsDirOption = None,
+) -> None:
+    """Re-run analyses on a finished run from its checkpoints, replacing their earlier rows.
+
+    Example: memscope analyze RUN_ID -a neuron_flipping --set analysis.neuron_flipping.max_neurons=50
+    """
+    _analyze(run_id, analysis or [], set_ or [], quiet, home, plugins_dir)
+
+
+@common.handle_errors
+def _analyze(run_id, names, overrides, quiet, home, plugins_dir) -> None:
+    from memscope.errors import ExitCode
+    from memscope.store.runinfo import effective_status, read_run_info
+
+    store = common.get_home(home)
+    run_dir = store.run_dir(run_id)
+    if not run_dir.is_dir():
+        from memscope.errors import ConfigError
+
+        raise ConfigError(f"no run '{run_id}' in {store.root}; see 'memscope runs list'")
+    status = effective_status(read_run_info(run_dir))
+    if status == "running":
+        from memscope.errors import ConfigError
+
+        raise ConfigError(f"run '{run_id}' is still running; analyse it when it has finished")
+    host = common.get_host(plugins_dir)
+    from memscope.train.runner import analyze
+
+    results = analyze(store, host, run_id, names, overrides, progress=not quiet)
+    failed = {n: e for n, e in results.items() if e.get("status") != "completed"}
+    for name, entry in results.items():
+        common.eprint(f"analysis {name}: {entry.get('status')}" + (f" ({entry['error']})" if entry.get("error") else ""))
+    if failed:
+        raise typer.Exit(int(ExitCode.RUN_FAILED))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("analyze")(analyze_command)

@@ -1,0 +1,87 @@
+"""The composition root of the ``memscope`` CLI.
+
+``memscope`` alone opens the terminal app; sub-commands live one group per module and
+are imported here. No module imported at start-up may import torch or textual: commands
+import them inside their function bodies.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from memscope import __version__
+from memscope.cli import common
+from memscope.errors import ExitCode, MemscopeError
+
+app = typer.Typer(
+    name="memscope",
+    help="Explore where neural networks memorize: train, analyze, query, plot.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    no_args_is_help=False,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"memscope {__version__}")
+        raise typer.Exit()
+
+
+@app.callback(invoke_without_command=True)
+def root(
+    ctx: typer.Context,
+    version: Annotated[
+        Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = None,
+    home: common.HomeOption = None,
+    plugins_dir: common.PluginsDirOption = None,
+) -> None:
+    """Without a command, open the terminal app."""
+    if ctx.invoked_subcommand is None:
+        from memscope.cli.tui import open_app
+
+        open_app(home=home, plugins_dir=plugins_dir)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: one-line errors, documented exit codes, no tracebacks for user errors.
+
+    Commands turn their own errors into exit codes (``common.handle_errors``); this is the
+    last line of defence for errors raised while plugins load.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        from memscope.plugins import get_host
+
+        get_host(_plugins_dir_from_argv(args)).register_commands(app)
+        app(args=args, prog_name="memscope", standalone_mode=True)
+    except MemscopeError as exc:
+        common.eprint(f"memscope: error: {exc.message}")
+        sys.exit(int(exc.exit_code))
+    except KeyboardInterrupt:
+        common.eprint("memscope: interrupted")
+        sys.exit(int(ExitCode.INTERRUPTED))
+
+
+def _plugins_dir_from_argv(argv: list[str]) -> str | None:
+    for i, arg in enumerate(argv):
+        if arg == "--plugins-dir" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--plugins-dir="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _register_commands() -> None:
+    from memscope.cli import commands
+
+    commands.register_all(app)
+
+
+_register_commands()

@@ -1,0 +1,90 @@
+"""Option aliases shared by every command, and the one way errors reach the terminal."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from memscope.errors import ExitCode, MemscopeError
+
+HomeOption = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--home",
+        help="Results home (default: $MEMSCOPE_HOME, else the user data dir).",
+        show_default=False,
+    ),
+]
+PluginsDirOption = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--plugins-dir",
+        help="Folder of plugin .py files (default: $MEMSCOPE_PLUGINS_DIR, else ./plugins when present).",
+        show_default=False,
+    ),
+]
+SetOption = Annotated[
+    Optional[list[str]],
+    typer.Option("--set", "-s", help="Override a config key, e.g. --set train.epochs=3 (repeatable)."),
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def eprint(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def fail(error: MemscopeError) -> "typer.Exit":
+    """Print ``memscope: error: ...`` on stderr and return the Exit to raise."""
+    eprint(f"memscope: error: {error.message}")
+    return typer.Exit(int(error.exit_code))
+
+
+def get_home(home: Path | None, *, create: bool = True):
+    from memscope.store.home import resolve_home
+
+    resolved = resolve_home(home)
+    return resolved.ensure() if create else resolved
+
+
+def get_host(plugins_dir: Path | None):
+    from memscope.plugins import get_host as _get_host
+
+    return _get_host(plugins_dir)
+
+
+def stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+__all__ = [
+    "ExitCode",
+    "HomeOption",
+    "JsonFlag",
+    "PluginsDirOption",
+    "SetOption",
+    "eprint",
+    "fail",
+    "get_home",
+    "get_host",
+]
+
+
+def handle_errors(fn):
+    """Turn MemscopeError into one line on stderr and its exit code (also under CliRunner)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except MemscopeError as exc:
+            raise fail(exc) from None
+        except KeyboardInterrupt:
+            eprint("memscope: interrupted")
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+
+    return wrapper

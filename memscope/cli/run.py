@@ -1,0 +1,98 @@
+"""``memscope run``: train and analyse headless, with progress on stderr."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from memscope.cli import common
+from memscope.errors import ConfigError
+
+
+def run_command(
+    config: Annotated[Optional[Path], typer.Argument(help="A TOML run config (see sample_configs/).", show_default=False)] = None,
+    set_: common.SetOption = None,
+    resume: Annotated[Optional[str], typer.Option("--resume", help="Continue RUN_ID from its last checkpoint.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    home: common.HomeOption = None,
+    plugins_dir: common.PluginsDirOption = None,
+) -> None:
+    """Train a model and run its analyses; prints the run id on stdout.
+
+    Examples:
+
+      memscope run sample_configs/digits.toml
+
+      memscope run sample_configs/digits.toml --set noise.rate=0.2 --set train.epochs=10
+
+      memscope run --resume 20261128-111502-digits-cnn-3fa2
+    """
+    _run(config, set_ or [], resume, quiet, home, plugins_dir)
+
+
+@common.handle_errors
+def _run(config: Path | None, overrides: list[str], resume: str | None, quiet: bool, home: Path | None, plugins_dir: Path | None) -> None:
+    from memscope.config import load_config
+
+    if config is None and resume is None:
+        raise ConfigError("give a config file (e.g. memscope run sample_configs/digits.toml) or --resume RUN_ID")
+    store = common.get_home(home)
+    host = common.get_host(plugins_dir)
+    if resume is not None:
+        run_dir = store.run_dir(resume)
+        if not (run_dir / "config.toml").is_file():
+            raise ConfigError(f"no run '{resume}' to resume in {store.root}; see 'memscope runs list'")
+        cfg = load_config(run_dir / "config.toml", overrides)
+        source = str(run_dir / "config.toml")
+    else:
+        cfg = load_config(config, overrides)
+        source = str(config)
+    for name, error in host.errors():
+        common.eprint(f"memscope: warning: plugin {name} failed: {error}")
+
+    from memscope.train.runner import Run  # torch is imported here, not at start-up
+
+    run = Run(cfg, store, host, progress=not quiet, source=source)
+    run_id = run.resume(resume) if resume is not None else run.start()
+    if not quiet:
+        common.eprint(f"run {run_id}: {cfg.label} on {run.device}, {run.info.data['num_train']} train examples "
+                      f"({run.info.data['num_noisy']} noisy), {cfg.train.epochs} epochs")
+    try:
+        result = run.execute()
+    finally:
+        print(run_id, flush=True)
+    if not quiet:
+        _summary(result, store)
+
+
+def _summary(result, store) -> None:
+    f = result.final
+    lines = [
+        "",
+        f"run {result.run_id} {result.status}",
+        f"  clean-train acc {f.get('clean_train_acc', float('nan')):.3f}   noisy-train acc {f.get('noisy_train_acc', float('nan')):.3f}"
+        f" (memorized noisy labels)   test acc {f.get('test_acc', float('nan')):.3f}",
+    ]
+    for name, entry in result.analyses.items():
+        status = entry.get("status", "?")
+        lines.append(f"  analysis {name}: {status}" + (f" ({entry['error']})" if entry.get("error") else ""))
+    lines += [
+        f"  results: {result.run_dir}",
+        "try next:",
+        f"  memscope query \"SELECT epoch, clean_train_acc, noisy_train_acc, test_acc FROM epochs WHERE run_id = '{result.run_id}'\"",
+        "  memscope query \"SELECT is_noisy, avg(loss) AS mean_loss FROM example_epochs JOIN examples USING (run_id, example) "
+        f"WHERE run_id = '{result.run_id}' AND split = 'train' GROUP BY is_noisy\"",
+        f"  memscope report {result.run_id}",
+    ]
+    common.eprint("\n".join(lines))
+    failed = [n for n, e in result.analyses.items() if e.get("status") == "failed"]
+    if failed:
+        from memscope.errors import ExitCode
+
+        raise typer.Exit(int(ExitCode.RUN_FAILED))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run", no_args_is_help=False)(run_command)

@@ -1,0 +1,372 @@
+"""Run configuration: frozen dataclasses, a strict TOML loader and ``--set`` overrides.
+
+Every field has a comment saying what it does; an unknown key or a wrong type is a
+``ConfigError`` naming the key, the file and what is allowed (nanoGPT/Harlequin style).
+The resolved config is written next to every run as ``config.toml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from memscope.errors import ConfigError
+
+SCHEDULES = ("warmup_cosine", "one_cycle", "constant")
+PRECISIONS = ("fp32", "bf16")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = "digits"  # registered dataset name (`memscope plugins` lists them)
+    path: str = ""  # a .npz file, for datasets read from arrays (npz, mnist_npz, cifar10_npz)
+    data_dir: str = ""  # where downloadable datasets live; empty = <home>/data
+    download: bool = True  # let torchvision download a missing dataset into data_dir
+    train_subset: int = 0  # keep this many training examples (seeded draw); 0 = all
+    test_subset: int = 0  # keep this many test examples (seeded draw); 0 = all
+    augment: bool = False  # random crop (pad 4) + horizontal flip, on the device
+
+
+@dataclass(frozen=True)
+class NoiseConfig:
+    model: str = "symmetric"  # registered noise model: symmetric, pairflip, none
+    rate: float = 0.1  # share of training labels corrupted: exactly floor(rate * N)
+    paper_off_by_one: bool = False  # symmetric: draw the shift from {1..K-2} like the released code
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = "cnn"  # registered model name, or "timm:<name>" for any timm model
+    width: float = 1.0  # channel-width multiplier (models that support it)
+    options: dict[str, Any] = field(default_factory=dict)  # extra keyword arguments for the model
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 50  # passes over the training set
+    batch_size: int = 512  # examples per SGD step
+    lr: float = 0.01  # peak learning rate
+    momentum: float = 0.9  # SGD momentum
+    weight_decay: float = 5e-4  # L2 weight decay
+    schedule: str = "warmup_cosine"  # per-step schedule: warmup_cosine, one_cycle, constant
+    warmup_fraction: float = 0.1  # share of steps spent warming up linearly
+    precision: str = "fp32"  # fp32, or bf16 autocast (GPU only)
+    checkpoint_every: int = 1  # save weights every k epochs (init and last always)
+    track_examples: bool = True  # per-example loss/correct/margin/pred every epoch
+    eval_batch_size: int = 1024  # batch size for evaluation passes
+
+
+@dataclass(frozen=True)
+class EtdConfig:
+    enabled: bool = False  # train with example-tied dropout
+    layers: tuple[str, ...] = ()  # layer groups whose outputs are masked; empty = two middle groups
+    p_gen: float = 0.4  # share of channels that are always on (generalization channels)
+    p_mem: float = 0.1  # probability each memorization channel is kept for an example
+    dropped_scale: float = 0.0  # scale of generalization channels when dropped; 0 = (p_gen+p_mem)/p_gen
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    name: str = ""  # a label for the run (shown in lists); empty = "<dataset>-<model>"
+    seed: int = 0  # seeds the noise, the subsets, the initial weights and the batch order
+    device: str = "auto"  # auto (cuda > mps > cpu), cpu, cuda, mps
+    analyses: tuple[str, ...] = ()  # registered analyses to run (in-training and post-training)
+    tags: dict[str, str] = field(default_factory=dict)  # free-form labels (sweeps put theirs here)
+    data: DataConfig = field(default_factory=DataConfig)
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    etd: EtdConfig = field(default_factory=EtdConfig)
+    analysis: dict[str, dict[str, Any]] = field(default_factory=dict)  # [analysis.<name>] options
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.data.dataset}-{self.model.name}"
+
+
+# --------------------------------------------------------------------------- building
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin in (tuple, list):
+        (arg, *_) = typing.get_args(tp) or (Any,)
+        return f"list of {_type_name(arg)}"
+    if origin is dict:
+        return "table"
+    if dataclasses.is_dataclass(tp):
+        return "table"
+    return {str: "string", int: "integer", float: "number", bool: "true/false"}.get(tp, str(tp))
+
+
+def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; return it in its dataclass form."""
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: '{key}' must be a table ([{key}]), got {value!r}")
+        return build_dataclass(tp, value, source=source, prefix=key)
+    if origin in (tuple, list):
+        (arg, *_) = typing.get_args(tp) or (Any,)
+        if isinstance(value, str) and arg is str:
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{source}: '{key}' must be a {_type_name(tp)}, got {value!r}")
+        return tuple(_coerce(v, arg, key, source) for v in value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: '{key}' must be a table, got {value!r}")
+        return dict(value)
+    if tp is Any:
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{source}: '{key}' must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{source}: '{key}' must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{source}: '{key}' must be a number, got {value!r}")
+        if not math.isfinite(float(value)):
+            raise ConfigError(f"{source}: '{key}' must be a finite number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{source}: '{key}' must be a string, got {value!r}")
+        return value
+    if isinstance(tp, types.UnionType) or origin is typing.Union:
+        for arg in typing.get_args(tp):
+            if arg is type(None) and value is None:
+                return None
+            try:
+                return _coerce(value, arg, key, source)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{source}: '{key}' has the wrong type: {value!r}")
+    return value
+
+
+def build_dataclass(cls: type, data: dict[str, Any], *, source: str = "config", prefix: str = ""):
+    """Build a (frozen) dataclass from a dict, rejecting unknown keys and wrong types."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    kwargs = {}
+    for key, value in data.items():
+        dotted = f"{prefix}.{key}" if prefix else key
+        if key not in fields:
+            allowed = ", ".join(sorted(fields))
+            where = f"[{prefix}]" if prefix else "the top level"
+            raise ConfigError(f"{source}: unknown key '{dotted}'; allowed in {where}: {allowed}")
+        kwargs[key] = _coerce(value, hints[key], dotted, source)
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:  # __post_init__ checks of plugin option classes
+        raise ConfigError(f"{source}: [{prefix or 'config'}] {exc}") from None
+
+
+def describe_fields(cls: type) -> list[tuple[str, str, Any, str]]:
+    """(name, type, default, comment) of each field: for help texts and the TUI's forms."""
+    import inspect
+
+    comments: dict[str, str] = {}
+    try:
+        for line in inspect.getsource(cls).splitlines():
+            stripped = line.strip()
+            if ":" in stripped and "#" in stripped and not stripped.startswith("#"):
+                name = stripped.split(":", 1)[0].strip()
+                comments[name] = stripped.split("#", 1)[1].strip()
+    except (OSError, TypeError):
+        pass
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+            default = f.default_factory()  # type: ignore[misc]
+        else:
+            default = None
+        out.append((f.name, _type_name(hints[f.name]), default, comments.get(f.name, "")))
+    return out
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _check_choice(value: str, choices: tuple[str, ...], key: str, source: str) -> None:
+    if value not in choices:
+        raise ConfigError(f"{source}: '{key}' = {value!r} is not one of: {', '.join(choices)}")
+
+
+def validate(cfg: RunConfig, source: str = "config") -> RunConfig:
+    """Range checks that do not need the plugin registry."""
+    _check_choice(cfg.device, DEVICES, "device", source)
+    _check_choice(cfg.train.schedule, SCHEDULES, "train.schedule", source)
+    _check_choice(cfg.train.precision, PRECISIONS, "train.precision", source)
+    if not 0.0 <= cfg.noise.rate < 1.0:
+        raise ConfigError(f"{source}: 'noise.rate' = {cfg.noise.rate} must be in [0, 1)")
+    positive = {
+        "train.epochs": cfg.train.epochs,
+        "train.batch_size": cfg.train.batch_size,
+        "train.checkpoint_every": cfg.train.checkpoint_every,
+        "train.eval_batch_size": cfg.train.eval_batch_size,
+    }
+    for key, value in positive.items():
+        if value < 1:
+            raise ConfigError(f"{source}: '{key}' = {value} must be at least 1")
+    for key, value in {"data.train_subset": cfg.data.train_subset, "data.test_subset": cfg.data.test_subset}.items():
+        if value < 0:
+            raise ConfigError(f"{source}: '{key}' = {value} must be 0 (all) or a positive count")
+    if cfg.train.lr <= 0:
+        raise ConfigError(f"{source}: 'train.lr' = {cfg.train.lr} must be positive")
+    if not 0.0 <= cfg.train.warmup_fraction < 1.0:
+        raise ConfigError(f"{source}: 'train.warmup_fraction' must be in [0, 1)")
+    if cfg.model.width <= 0:
+        raise ConfigError(f"{source}: 'model.width' = {cfg.model.width} must be positive")
+    etd = cfg.etd
+    if not 0.0 < etd.p_gen < 1.0 or not 0.0 < etd.p_mem <= 1.0:
+        raise ConfigError(f"{source}: 'etd.p_gen' must be in (0, 1) and 'etd.p_mem' in (0, 1]")
+    if etd.p_gen + etd.p_mem > 1.0:
+        raise ConfigError(
+            f"{source}: 'etd.p_gen' + 'etd.p_mem' = {etd.p_gen + etd.p_mem:g} must be at most 1"
+        )
+    if "etd" in cfg.analyses and not etd.enabled:
+        raise ConfigError(f"{source}: analysis 'etd' needs example-tied dropout training: set [etd] enabled = true")
+    if len(set(cfg.analyses)) != len(cfg.analyses):
+        raise ConfigError(f"{source}: 'analyses' lists a name twice: {list(cfg.analyses)}")
+    unused = sorted(set(cfg.analysis) - set(cfg.analyses))
+    if unused:
+        raise ConfigError(
+            f"{source}: [analysis.{unused[0]}] configures an analysis that 'analyses' does not list; "
+            f"add it to analyses = [...] or remove the section"
+        )
+    return cfg
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``train.epochs=3`` -> (["train", "epochs"], 3). Values are TOML; bare words are strings."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. --set train.epochs=3")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"--set {text!r}: the key is empty")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return key.split("."), value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Return a copy of ``data`` with each ``KEY=VALUE`` override set (nested by dots)."""
+    import copy
+
+    data = copy.deepcopy(data)
+    for text in overrides:
+        path, value = parse_override(text)
+        node = data
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {text!r}: '{part}' is not a table")
+            node = child
+        node[path[-1]] = value
+    return data
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path} (see sample_configs/ for examples)") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.__class__.__name__}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+
+
+def config_from_dict(data: dict[str, Any], source: str = "config") -> RunConfig:
+    return validate(build_dataclass(RunConfig, data, source=source), source)
+
+
+def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """Load a TOML config (or the defaults when ``path`` is None) and apply ``--set`` overrides."""
+    data = read_toml(path) if path is not None else {}
+    source = str(path) if path is not None else "config"
+    return config_from_dict(apply_overrides(data, overrides), source)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            value = config_to_dict(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[f.name] = value
+    return out
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    if value is None:
+        raise ConfigError("TOML cannot hold a missing value (None)")
+    return _toml_value(str(value))
+
+
+def _toml_key(key: str) -> str:
+    return key if key.replace("_", "").replace("-", "").isalnum() else _toml_value(key)
+
+
+def dict_to_toml(data: dict[str, Any]) -> str:
+    """Write nested dicts as TOML: scalars first, then one [section] per sub-table."""
+    lines: list[str] = []
+
+    def emit(table: dict[str, Any], prefix: str) -> None:
+        scalars = {k: v for k, v in table.items() if not isinstance(v, dict) or not v or prefix == "" and k == "tags"}
+        tables = {k: v for k, v in table.items() if k not in scalars}
+        if prefix and (scalars or not tables):
+            lines.append(f"\n[{prefix}]")
+        for key, value in scalars.items():
+            lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
+        for key, value in tables.items():
+            emit(value, f"{prefix}.{_toml_key(key)}" if prefix else _toml_key(key))
+
+    emit(data, "")
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def config_to_toml(cfg: RunConfig) -> str:
+    return dict_to_toml(config_to_dict(cfg))

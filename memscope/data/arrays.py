@@ -1,0 +1,95 @@
+"""The torch-free dataset contract and its validation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from memscope.errors import DataError
+
+
+@dataclass(frozen=True)
+class DatasetRequest:
+    name: str  # the registered dataset name
+    path: str = ""  # a .npz file, when the dataset reads one
+    data_dir: Path = Path(".")  # where downloadable datasets live
+    download: bool = True  # may torchvision download into data_dir
+
+
+@dataclass
+class DatasetArrays:
+    x_train: np.ndarray  # (N, H, W, C) uint8 0..255 or float32 0..1
+    y_train: np.ndarray  # (N,) integer labels
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: list[str] = field(default_factory=list)
+    source: str = ""  # where the arrays came from (shown in run.json)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width)."""
+        _, h, w, c = self.x_train.shape
+        return c, h, w
+
+    def validated(self, what: str) -> "DatasetArrays":
+        """Normalize shapes/dtypes and check labels; a DataError names what is wrong."""
+        x_train, x_test = _as_nhwc(self.x_train, what, "x_train"), _as_nhwc(self.x_test, what, "x_test")
+        y_train, y_test = _as_labels(self.y_train, what, "y_train"), _as_labels(self.y_test, what, "y_test")
+        if len(x_train) != len(y_train):
+            raise DataError(f"{what}: x_train has {len(x_train)} examples but y_train has {len(y_train)}")
+        if len(x_test) != len(y_test):
+            raise DataError(f"{what}: x_test has {len(x_test)} examples but y_test has {len(y_test)}")
+        if len(x_train) == 0:
+            raise DataError(f"{what}: the training set is empty")
+        if x_train.shape[1:] != x_test.shape[1:]:
+            raise DataError(f"{what}: train images are {x_train.shape[1:]} but test images are {x_test.shape[1:]}")
+        k = int(max(y_train.max(initial=0), y_test.max(initial=0))) + 1
+        names = list(self.class_names) or [str(i) for i in range(k)]
+        if len(names) < k:
+            raise DataError(f"{what}: labels go up to {k - 1} but only {len(names)} class names are given")
+        if min(y_train.min(initial=0), y_test.min(initial=0)) < 0:
+            raise DataError(f"{what}: labels must be in [0, {len(names)}), found a negative label")
+        if len(names) < 2:
+            raise DataError(f"{what}: at least 2 classes are needed, found {len(names)}")
+        return DatasetArrays(x_train, y_train, x_test, y_test, [str(n) for n in names], self.source)
+
+
+def _as_nhwc(x: np.ndarray, what: str, key: str) -> np.ndarray:
+    x = np.asarray(x)
+    if x.dtype.kind not in "uif" or x.dtype == np.bool_:
+        raise DataError(f"{what}: '{key}' must hold numbers, got dtype {x.dtype}")
+    if x.ndim == 2:  # (N, D): treat as a 1-row image
+        x = x[:, None, :, None]
+    elif x.ndim == 3:  # (N, H, W): greyscale
+        x = x[..., None]
+    elif x.ndim == 4 and x.shape[1] in (1, 3) and x.shape[-1] not in (1, 3):  # NCHW -> NHWC
+        x = x.transpose(0, 2, 3, 1)
+    elif x.ndim != 4:
+        raise DataError(f"{what}: '{key}' must be (N, H, W), (N, H, W, C) or (N, D); got shape {x.shape}")
+    if x.dtype == np.uint8:
+        return np.ascontiguousarray(x)
+    x = x.astype(np.float32)
+    if not np.isfinite(x).all():
+        raise DataError(f"{what}: '{key}' contains NaN or infinite values")
+    peak = float(x.max(initial=0.0))
+    return np.ascontiguousarray(x / 255.0 if peak > 1.0 else x)
+
+
+def _as_labels(y: np.ndarray, what: str, key: str) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise DataError(f"{what}: '{key}' must be a 1-D array of labels, got shape {y.shape}")
+    if y.dtype.kind == "f":
+        if not np.all(np.equal(np.mod(y, 1), 0)):
+            raise DataError(f"{what}: '{key}' must hold integer labels")
+    elif y.dtype.kind not in "iu":
+        raise DataError(f"{what}: '{key}' must hold integer labels, got dtype {y.dtype}")
+    return y.astype(np.int64)

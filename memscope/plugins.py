@@ -1,0 +1,256 @@
+"""The plugin manager: built-ins, entry points (group ``memscope``), and a plugins directory.
+
+Discovery order: the built-in plugins (``memscope.builtin.BUILTIN_PLUGINS``), then the
+``memscope`` entry points of installed packages, then ``*.py`` files in the plugins
+directory (``--plugins-dir``, ``MEMSCOPE_PLUGINS_DIR``, default ``./plugins`` when present).
+
+Environment switches (datasette style):
+
+- ``MEMSCOPE_LOAD_PLUGINS=a,b`` loads only those non-built-in plugins (empty = none);
+- ``MEMSCOPE_TRACE_PLUGINS=1`` traces every hook call on stderr;
+- ``MEMSCOPE_STRICT_PLUGINS=1`` re-raises a plugin's error instead of reporting it.
+
+A plugin that fails to import or raises in a hook is recorded in ``PluginHost.errors``
+(shown by ``memscope plugins``, the TUI and the run's status) and everything else keeps
+working (llm issue #1280 is the cautionary tale).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pluggy
+
+from memscope import hookspecs
+from memscope.errors import MemscopeError
+from memscope.registry import Registries, Registry
+
+ENTRY_POINT_GROUP = "memscope"
+REGISTER_HOOKS = {
+    "register_datasets": "datasets",
+    "register_noise_models": "noise_models",
+    "register_models": "models",
+    "register_analyses": "analyses",
+}
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    source: str  # builtin, entrypoint, file
+    location: str  # module name, distribution, or file path
+    version: str = ""
+    hooks: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "source": self.source,
+            "location": self.location,
+            "hooks": self.hooks,
+            "errors": self.errors,
+        }
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def default_plugins_dir() -> Path | None:
+    env = os.environ.get("MEMSCOPE_PLUGINS_DIR")
+    if env:
+        return Path(env)
+    local = Path.cwd() / "plugins"
+    return local if local.is_dir() else None
+
+
+class PluginHost:
+    """A pluggy manager plus the registries its ``register_*`` hooks fill."""
+
+    def __init__(self, plugins_dir: str | Path | None = None, *, load_builtins: bool = True):
+        self.pm = pluggy.PluginManager("memscope")
+        self.pm.add_hookspecs(hookspecs)
+        self.infos: dict[str, PluginInfo] = {}
+        self.strict = env_flag("MEMSCOPE_STRICT_PLUGINS")
+        self._registries: Registries | None = None
+        if env_flag("MEMSCOPE_TRACE_PLUGINS"):
+            self.pm.trace.root.setwriter(lambda text: sys.stderr.write(text))
+            self.pm.enable_tracing()
+        allow = os.environ.get("MEMSCOPE_LOAD_PLUGINS")
+        self.allowlist = None if allow is None else {a.strip() for a in allow.split(",") if a.strip()}
+        if load_builtins:
+            self._load_builtins()
+        self._load_entry_points()
+        directory = Path(plugins_dir) if plugins_dir is not None else default_plugins_dir()
+        if directory is not None:
+            self.plugins_dir: Path | None = directory
+            self._load_directory(directory)
+        else:
+            self.plugins_dir = None
+
+    # ------------------------------------------------------------------ loading
+
+    def _allowed(self, name: str) -> bool:
+        return self.allowlist is None or name in self.allowlist
+
+    def _fail(self, info: PluginInfo, what: str, exc: BaseException) -> None:
+        if self.strict:
+            raise exc
+        last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+        where = f" ({Path(last[0].filename).name}:{last[0].lineno})" if last else ""
+        info.errors.append(f"{what}: {exc.__class__.__name__}: {exc}{where}")
+
+    def _add(self, info: PluginInfo, module: Any) -> None:
+        self.infos[info.name] = info
+        try:
+            self.pm.register(module, name=info.name)
+        except Exception as exc:  # pluggy validation errors (unknown hook, bad signature)
+            self._fail(info, "register", exc)
+            return
+        info.hooks = sorted(
+            hook.name for hook in self.pm.get_hookcallers(module) or [] if hook.name != "__dummy__"
+        )
+
+    def _load_builtins(self) -> None:
+        from memscope.builtin import BUILTIN_PLUGINS
+        from memscope import __version__
+
+        for module_name in BUILTIN_PLUGINS:
+            short = module_name.rsplit(".", 1)[-1]
+            info = PluginInfo(f"memscope.{short}", "builtin", module_name, __version__)
+            module = importlib.import_module(module_name)
+            self._add(info, module)
+
+    def _load_entry_points(self) -> None:
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if not self._allowed(ep.name):
+                continue
+            dist = getattr(ep, "dist", None)
+            info = PluginInfo(
+                ep.name,
+                "entrypoint",
+                f"{dist.name if dist else '?'} ({ep.value})",
+                dist.version if dist else "",
+            )
+            self.infos[ep.name] = info
+            try:
+                module = ep.load()
+            except Exception as exc:
+                self._fail(info, "import", exc)
+                continue
+            self._add(info, module)
+
+    def _load_directory(self, directory: Path) -> None:
+        if not directory.is_dir():
+            raise MemscopeError(f"plugins directory not found: {directory} (check --plugins-dir / MEMSCOPE_PLUGINS_DIR)")
+        for path in sorted(directory.glob("*.py")):
+            name = path.stem
+            if name.startswith("_") or name.startswith("test_") or not self._allowed(name):
+                continue
+            info = PluginInfo(name, "file", str(path))
+            self.infos[name] = info
+            module_name = f"memscope_plugins.{name}"
+            try:
+                spec = importlib.util.spec_from_file_location(module_name, path)
+                assert spec and spec.loader
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[module_name] = module
+                spec.loader.exec_module(module)
+            except BaseException as exc:  # SystemExit in a plugin file must not end memscope
+                sys.modules.pop(module_name, None)
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                self._fail(info, "import", exc)
+                continue
+            info.version = str(getattr(module, "__version__", ""))
+            self._add(info, module)
+
+    # ------------------------------------------------------------------ calling
+
+    def _impls(self, hook_name: str):
+        caller = getattr(self.pm.hook, hook_name)
+        # pluggy calls the last registered first; keep registration order instead.
+        return list(caller.get_hookimpls())
+
+    def call_each(self, hook_name: str, **kwargs: Any) -> list[tuple[str, str]]:
+        """Call every implementation of a hook, isolating failures; return (plugin, error) pairs."""
+        failures = []
+        for impl in self._impls(hook_name):
+            accepted = {k: v for k, v in kwargs.items() if k in impl.argnames}
+            try:
+                impl.function(**accepted)
+            except Exception as exc:
+                info = self.infos.get(impl.plugin_name)
+                if info is None or self.strict:
+                    raise
+                self._fail(info, hook_name, exc)
+                failures.append((impl.plugin_name, info.errors[-1]))
+        return failures
+
+    @property
+    def registries(self) -> Registries:
+        """The registries, filled on first use (each plugin's failure isolated)."""
+        if self._registries is None:
+            registries = Registries()
+            for hook_name, attr in REGISTER_HOOKS.items():
+                registry: Registry = getattr(registries, attr)
+                for impl in self._impls(hook_name):
+                    plugin = impl.plugin_name
+
+                    def register(name_or_obj: Any, obj: Any = None, description: str = "", **extra: Any) -> None:
+                        if hook_name == "register_analyses":  # register(AnalysisClass)
+                            cls = name_or_obj
+                            registry.add(
+                                getattr(cls, "name", ""), cls, description=description or (cls.__doc__ or "").strip().split("\n")[0], plugin=plugin, **extra
+                            )
+                        else:
+                            registry.add(name_or_obj, obj, description=description, plugin=plugin, **extra)
+
+                    try:
+                        impl.function(register)
+                    except Exception as exc:
+                        info = self.infos.get(plugin)
+                        if info is None:
+                            raise
+                        self._fail(info, hook_name, exc)
+            self._registries = registries
+        return self._registries
+
+    def errors(self) -> list[tuple[str, str]]:
+        self.registries  # registration errors are part of the picture
+        return [(name, err) for name, info in self.infos.items() for err in info.errors]
+
+    def register_commands(self, cli: Any) -> None:
+        self.call_each("register_commands", cli=cli)
+
+    def prepare_connection(self, conn: Any, home: str) -> None:
+        self.call_each("prepare_connection", conn=conn, home=home)
+
+
+_HOSTS: dict[tuple[str, str], PluginHost] = {}
+
+
+def get_host(plugins_dir: str | Path | None = None) -> PluginHost:
+    """A process-wide host per plugins directory and environment (plugins load once)."""
+    key = (
+        str(plugins_dir or os.environ.get("MEMSCOPE_PLUGINS_DIR") or default_plugins_dir() or ""),
+        os.environ.get("MEMSCOPE_LOAD_PLUGINS", "\0"),
+    )
+    if key not in _HOSTS:
+        _HOSTS[key] = PluginHost(plugins_dir)
+    return _HOSTS[key]
+
+
+def reset_hosts() -> None:
+    """Forget cached hosts (tests that change plugins or env switches)."""
+    _HOSTS.clear()

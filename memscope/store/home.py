@@ -1,0 +1,143 @@
+"""The results home: ``$MEMSCOPE_HOME`` with ``runs/<run_id>/`` and the ``memscope.duckdb`` catalog.
+
+Layout::
+
+    <home>/memscope.duckdb                     views only (rebuilt atomically)
+    <home>/runs/_schema/<table>/part-schema.parquet   one zero-row part per table
+    <home>/runs/<run_id>/run.json              status, pid, heartbeat, summary
+    <home>/runs/<run_id>/config.toml           the resolved config
+    <home>/runs/<run_id>/checkpoints/epoch-XXXX.pt
+    <home>/runs/<run_id>/<table>/part-XXXXXX.parquet
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from memscope.errors import StoreError
+from memscope.store.schemas import CORE_TABLES
+
+SCHEMA_RUN = "_schema"
+SCHEMA_PART = "part-schema.parquet"
+
+
+def default_home() -> Path:
+    env = os.environ.get("MEMSCOPE_HOME")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("memscope", appauthor=False))
+
+
+class Home:
+    def __init__(self, root: str | Path):
+        self.root = Path(root).expanduser().absolute()
+
+    def __repr__(self) -> str:
+        return f"Home({str(self.root)!r})"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def schema_dir(self) -> Path:
+        return self.runs_dir / SCHEMA_RUN
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.root / "memscope.duckdb"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.runs_dir / run_id
+
+    def exists(self) -> bool:
+        return self.schema_dir.is_dir()
+
+    def run_ids(self) -> list[str]:
+        if not self.runs_dir.is_dir():
+            return []
+        return sorted(
+            p.name for p in self.runs_dir.iterdir() if p.is_dir() and not p.name.startswith("_") and not p.name.startswith(".")
+        )
+
+    def table_names(self) -> list[str]:
+        """Every table that has a schema part (core tables and plugin tables)."""
+        if not self.schema_dir.is_dir():
+            return sorted(CORE_TABLES)
+        return sorted(p.name for p in self.schema_dir.iterdir() if (p / SCHEMA_PART).is_file())
+
+    def table_schema(self, table: str) -> pa.Schema | None:
+        path = self.schema_dir / table / SCHEMA_PART
+        return pq.read_schema(path) if path.is_file() else None
+
+    def ensure(self) -> "Home":
+        """Create the home, its schema parts and catalog; a clear error if it cannot be written."""
+        try:
+            self.runs_dir.mkdir(parents=True, exist_ok=True)
+            created = False
+            for name, schema in CORE_TABLES.items():
+                created |= self._write_schema_part(name, schema)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot write the memscope home {self.root}: {exc.strerror or exc}; "
+                "choose another with --home or MEMSCOPE_HOME"
+            ) from None
+        if created or not self.catalog_path.exists():
+            from memscope.store.catalog import refresh_catalog
+
+            refresh_catalog(self)
+        return self
+
+    def _write_schema_part(self, table: str, schema: pa.Schema) -> bool:
+        path = self.schema_dir / table / SCHEMA_PART
+        if path.is_file():
+            return False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_parquet_atomic(schema.empty_table(), path)
+        return True
+
+    def declare_table(self, table: str, schema: pa.Schema) -> None:
+        """Make a (plugin) table queryable: a zero-row schema part and a catalog view."""
+        existing = self.table_schema(table)
+        if existing is not None:
+            return
+        self._write_schema_part(table, schema)
+        from memscope.store.catalog import refresh_catalog
+
+        refresh_catalog(self)
+
+
+def resolve_home(explicit: str | Path | None = None) -> Home:
+    """``--home`` beats ``MEMSCOPE_HOME`` beats the platform's user data dir."""
+    return Home(explicit if explicit else default_home())
+
+
+def write_parquet_atomic(table: pa.Table, path: Path) -> Path:
+    """Write to a hidden temporary name in the same folder, fsync, then rename.
+
+    A reader globbing ``*.parquet`` never sees a half-written file (the temporary name does
+    not end in .parquet), and a killed writer leaves at most a stray ``.tmp`` file.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,128 @@
+"""``run.json``: a run's status, process, heartbeat and summary, rewritten atomically.
+
+Statuses: ``running``, ``completed``, ``cancelled``, ``failed``; a run whose process died
+without saying so reads as ``crashed`` (pid gone on this host, or no heartbeat for
+``STALE_SECONDS``). The catalog's ``runs`` view applies the heartbeat rule in SQL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import socket
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from memscope.errors import StoreError
+
+RUN_JSON = "run.json"
+STATUSES = ("running", "completed", "cancelled", "failed", "crashed")
+HEARTBEAT_SECONDS = 5.0
+STALE_SECONDS = 60.0
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def new_run_id(label: str) -> str:
+    """Sortable and readable: ``20261128-111502-digits-cnn-3fa2``."""
+    slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")[:40] or "run"
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{slug}-{secrets.token_hex(2)}"
+
+
+def write_run_info(run_dir: Path, info: dict[str, Any]) -> None:
+    path = Path(run_dir) / RUN_JSON
+    tmp = path.with_name(f".{RUN_JSON}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        tmp.write_text(json.dumps(info, indent=1, default=str), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def read_run_info(run_dir: Path) -> dict[str, Any]:
+    path = Path(run_dir) / RUN_JSON
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StoreError(f"no run at {run_dir} (run.json is missing)") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise StoreError(f"{path} is unreadable ({exc.__class__.__name__}); remove the run with 'memscope runs rm'") from None
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie (exited, not yet reaped by its parent) counts as dead
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def effective_status(info: dict[str, Any]) -> str:
+    status = info.get("status", "crashed")
+    if status != "running":
+        return status
+    pid = info.get("pid")
+    if info.get("hostname") == socket.gethostname() and isinstance(pid, int):
+        return "running" if pid_alive(pid) else "crashed"
+    beat = info.get("updated_at")
+    try:
+        age = time.time() - datetime.fromisoformat(beat).timestamp()
+    except (TypeError, ValueError):
+        return "crashed"
+    return "running" if age < STALE_SECONDS else "crashed"
+
+
+class RunInfo:
+    """The run process's handle on its run.json: updates are merged and written atomically,
+    and a heartbeat thread refreshes ``updated_at`` so readers can tell a live run from a dead one."""
+
+    def __init__(self, run_dir: Path, initial: dict[str, Any]):
+        self.run_dir = Path(run_dir)
+        self._lock = threading.Lock()
+        self._info = dict(initial)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.update()
+
+    @property
+    def data(self) -> dict[str, Any]:
+        with self._lock:
+            return dict(self._info)
+
+    def update(self, **fields: Any) -> None:
+        with self._lock:
+            self._info.update(fields)
+            self._info["updated_at"] = now_iso()
+            write_run_info(self.run_dir, self._info)
+
+    def start_heartbeat(self, every: float = HEARTBEAT_SECONDS) -> None:
+        def beat() -> None:
+            while not self._stop.wait(every):
+                try:
+                    self.update()
+                except StoreError:
+                    pass  # a full disk must not kill training; the next beat retries
+
+        self._thread = threading.Thread(target=beat, name="memscope-heartbeat", daemon=True)
+        self._thread.start()
+
+    def stop_heartbeat(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)

@@ -1,0 +1,552 @@
+"""One run, start to finish, in this process: the headless core behind ``memscope run``.
+
+Order: check every name and option (before any work) -> load data and apply noise ->
+create the run directory -> train with the in-training collectors -> the post-training
+analyses, each isolated (one that raises is marked failed, the others go on).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from memscope import __version__
+from memscope.analysis.base import Analysis
+from memscope.config import RunConfig, build_dataclass, config_to_toml, load_config, validate
+from memscope.errors import ConfigError, MemscopeError, RunCancelled, RunFailed, StoreError
+from memscope.plugins import PluginHost
+from memscope.seeding import stream_seed
+from memscope.store.home import Home
+from memscope.store.runinfo import RunInfo, new_run_id, now_iso, read_run_info
+from memscope.store.writer import RunWriter
+from memscope.train import checkpoints
+from memscope.train.context import RunContext
+from memscope.train.evaluate import test_loss_acc
+from memscope.train.prepare import DeviceData, PreparedData, pick_device, prepare, to_device
+from memscope.train.progress import Progress
+from memscope.train.trainer import EpochStats, Trainer
+
+PER_EPOCH_TABLES = ("epochs", "example_epochs", "layer_epochs")
+
+
+class StopFlag:
+    """Set by SIGTERM / SIGINT: the run stops at the next step boundary and says 'cancelled'."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    def install(self) -> None:
+        def handler(signum, frame):
+            if self.requested and signum == signal.SIGINT:
+                raise KeyboardInterrupt  # a second Ctrl-C: stop now
+            self.requested = True
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self._previous[sig] = signal.signal(sig, handler)
+            except ValueError:  # not in the main thread (tests): no signal handling
+                pass
+
+    def uninstall(self) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+        self._previous.clear()
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    run_dir: Path
+    status: str
+    final: dict[str, float] = field(default_factory=dict)
+    analyses: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def make_analyses(config: RunConfig, host: PluginHost, source: str = "config") -> list[Analysis]:
+    """Instantiate the configured analyses with their options (unknown name/option = error)."""
+    registry = host.registries.analyses
+    out = []
+    for name in config.analyses:
+        cls = registry.get(name)
+        options = build_dataclass(cls.Options, config.analysis.get(name, {}), source=source, prefix=f"analysis.{name}")
+        out.append(cls(options))
+    return out
+
+
+def check_names(config: RunConfig, host: PluginHost) -> None:
+    regs = host.registries
+    regs.datasets.entry(config.data.dataset)
+    regs.noise_models.entry(config.noise.model)
+    if not config.model.name.startswith("timm:"):
+        regs.models.entry(config.model.name)
+    for name in config.analyses:
+        regs.analyses.entry(name)
+
+
+def model_factory(config: RunConfig, host: PluginHost, data: DeviceData):
+    name = config.model.name
+    if name.startswith("timm:"):
+        from memscope.models import resolve_timm
+
+        factory = resolve_timm(name.split(":", 1)[1])
+    else:
+        factory = host.registries.models.get(name)
+
+    def build() -> torch.nn.Module:
+        torch.manual_seed(stream_seed(config.seed, "init"))
+        try:
+            model = factory(data.num_classes, data.in_channels, data.image_size, config.model.width, **config.model.options)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"model '{name}': {exc}") from None
+        return model
+
+    return build
+
+
+def git_sha() -> str:
+    try:
+        here = Path(__file__).resolve().parent
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True, timeout=2)
+        return out.stdout.strip() if out.returncode == 0 else ""
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def _epoch_metrics(stats: EpochStats, data: DeviceData, prepared: PreparedData, test: tuple[float, float]) -> dict[str, float]:
+    noisy = prepared.is_noisy
+    correct = stats.preds == prepared.y_train_observed
+    mean = lambda a: float(a.mean()) if a.size else float("nan")  # noqa: E731
+    return {
+        "epoch": stats.epoch,
+        "lr": stats.lr,
+        "seconds": stats.seconds,
+        "train_loss": mean(stats.losses),
+        "clean_train_loss": mean(stats.losses[~noisy]),
+        "clean_train_acc": mean(correct[~noisy]),
+        "noisy_train_loss": mean(stats.losses[noisy]),
+        "noisy_train_acc": mean(correct[noisy]),
+        "noisy_train_true_acc": mean((stats.preds == prepared.y_train_true)[noisy]),
+        "test_loss": test[0],
+        "test_acc": test[1],
+    }
+
+
+def _checkpoint_due(epoch: int, total: int, every: int) -> bool:
+    return epoch == total or epoch % every == 0
+
+
+# --------------------------------------------------------------------------- the run
+
+
+class Run:
+    """Everything one run process holds. ``start`` or ``resume``, then ``execute``."""
+
+    def __init__(self, config: RunConfig, home: Home, host: PluginHost, *, progress: bool = True, source: str = "config"):
+        self.config = config
+        self.home = home
+        self.host = host
+        self.source = source
+        self.stop = StopFlag()
+        self.progress = Progress(config.train.epochs, enabled=progress)
+        check_names(config, host)
+        self.analyses = make_analyses(config, host, source)
+        self.device = pick_device(config.device)
+        self.first_epoch = 1
+        self.resume_state: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------------ set-up
+
+    def _build(self, run_id: str) -> None:
+        config = self.config
+        self.prepared = prepare(config, self.host.registries, Path(config.data.data_dir or self.home.data_dir))
+        self.data = to_device(self.prepared, self.device)
+        build = model_factory(config, self.host, self.data)
+        self.build_model = lambda: build().to(self.device)
+        self.model = self.build_model()
+        try:
+            self.groups = list(self.model.layer_groups())
+        except AttributeError:
+            raise ConfigError(f"model '{config.model.name}' does not declare layer_groups(); see docs/plugins.md") from None
+        self.etd = None
+        if config.etd.enabled:
+            from memscope.train.etd_masks import ExampleTiedDropout, default_etd_groups
+
+            names = {g.name: g for g in self.groups}
+            missing = [n for n in config.etd.layers if n not in names]
+            if missing:
+                raise ConfigError(f"etd.layers: layer '{missing[0]}' does not exist; layers: {', '.join(names)}")
+            chosen = [names[n] for n in config.etd.layers] or default_etd_groups(self.groups)
+            self.etd = ExampleTiedDropout(self.model, chosen, config.seed, config.etd.p_gen, config.etd.p_mem, config.etd.dropped_scale)
+        self.writer = RunWriter(self.home, run_id)
+        self.ctx = RunContext(
+            config=config,
+            run_id=run_id,
+            home=self.home,
+            device=self.device,
+            prepared=self.prepared,
+            data=self.data,
+            model=self.model,
+            groups=self.groups,
+            writer=self.writer,
+            build_model=self.build_model,
+            etd=self.etd,
+            host=self.host,
+            report=self.progress.message,
+        )
+        for analysis in self.analyses:
+            self.ctx.analysis_name = analysis.name
+            analysis.validate(self.ctx)
+        self.ctx.analysis_name = ""
+
+    def _declare_tables(self) -> None:
+        for analysis in self.analyses:
+            for table, schema in analysis.tables.items():
+                self.writer.declare_table(table, schema)
+
+    def _info_fields(self) -> dict[str, Any]:
+        c = self.config
+        return {
+            "name": c.label,
+            "dataset": c.data.dataset,
+            "model": c.model.name,
+            "noise_model": c.noise.model,
+            "noise_rate": c.noise.rate,
+            "seed": c.seed,
+            "epochs": c.train.epochs,
+            "device": str(self.device),
+            "analyses_requested": list(c.analyses),
+            "tags": dict(c.tags),
+            "sweep_id": c.tags.get("sweep_id"),
+        }
+
+    def start(self) -> str:
+        """Create the run directory and write what is known before training."""
+        self.home.ensure()
+        run_id = new_run_id(self.config.label)
+        self._build(run_id)  # data, model and options are checked before the run dir exists
+        run_dir = self.home.run_dir(run_id)
+        try:
+            run_dir.mkdir(parents=True)
+            (run_dir / "config.toml").write_text(config_to_toml(self.config), encoding="utf-8")
+        except OSError as exc:
+            raise StoreError(f"cannot create the run directory {run_dir}: {exc.strerror or exc}") from None
+        prepared = self.prepared
+        self.info = RunInfo(
+            run_dir,
+            {
+                "run_id": run_id,
+                "status": "running",
+                "pid": os.getpid(),
+                "hostname": socket.gethostname(),
+                "created_at": now_iso(),
+                "started_at": now_iso(),
+                "finished_at": None,
+                "error": None,
+                "epoch": 0,
+                "num_train": int(len(prepared.train_ids)),
+                "num_test": int(len(prepared.test_ids)),
+                "num_noisy": int(prepared.is_noisy.sum()),
+                "num_classes": prepared.num_classes,
+                "data_source": prepared.arrays.source,
+                "memscope_version": __version__,
+                "torch_version": torch.__version__,
+                "git_sha": git_sha(),
+                "analyses": {a.name: {"status": "pending"} for a in self.analyses},
+                "plugin_errors": [f"{n}: {e}" for n, e in self.host.errors()],
+                **self._info_fields(),
+            },
+        )
+        self._write_static_tables()
+        self._declare_tables()
+        checkpoints.save_weights(run_dir, 0, self.model)
+        return run_id
+
+    def resume(self, run_id: str) -> str:
+        run_dir = self.home.run_dir(run_id)
+        old = read_run_info(run_dir)
+        state = checkpoints.load_resume_state(run_dir)
+        self._build(run_id)
+        if state is not None:
+            checkpoints.apply_weights(self.model, state["model"], "the resume checkpoint")
+            self.first_epoch = int(state["epoch"]) + 1
+            self.resume_state = state
+        else:  # crashed before the first epoch ended: start from the initial weights
+            checkpoints.apply_weights(self.model, checkpoints.load_weights(run_dir, 0, self.device), "checkpoint epoch 0")
+        self._drop_rows_after(run_dir, self.first_epoch - 1)
+        self.info = RunInfo(run_dir, {**old, "status": "running", "pid": os.getpid(), "hostname": socket.gethostname(), "error": None, "finished_at": None, "resumed_at": now_iso(), "epoch": self.first_epoch - 1})
+        self._declare_tables()
+        return run_id
+
+    def _drop_rows_after(self, run_dir: Path, epoch: int) -> None:
+        """Remove parts written after the last checkpoint (a killed run may have left some)."""
+        import pyarrow.parquet as pq
+
+        for table in self.home.table_names():
+            folder = run_dir / table
+            if not folder.is_dir():
+                continue
+            for part in sorted(folder.glob("*.parquet")):
+                try:
+                    schema = pq.read_schema(part)
+                    if "epoch" not in schema.names:
+                        break  # not a per-epoch table
+                    epochs = pq.read_table(part, columns=["epoch"]).column("epoch")
+                    if len(epochs) and max(epochs.to_pylist()) > epoch:
+                        part.unlink()
+                except Exception:
+                    part.unlink()  # an unreadable part from a killed writer
+
+    def _write_static_tables(self) -> None:
+        p = self.prepared
+        n_test = len(p.test_ids)
+        y_test = p.arrays.y_test[p.test_ids]
+        self.writer.write(
+            "examples",
+            {
+                "example": np.concatenate([p.train_ids, p.test_ids]),
+                "split": ["train"] * len(p.train_ids) + ["test"] * n_test,
+                "true_label": np.concatenate([p.y_train_true, y_test]),
+                "observed_label": np.concatenate([p.y_train_observed, y_test]),
+                "is_noisy": np.concatenate([p.is_noisy, np.zeros(n_test, dtype=bool)]),
+            },
+        )
+        from memscope.models.groups import group_parameters
+
+        self.writer.write(
+            "layers",
+            {
+                "layer_index": list(range(len(self.groups))),
+                "layer": [g.name for g in self.groups],
+                "kind": [g.kind for g in self.groups],
+                "num_params": [sum(p.numel() for _, p in group_parameters(self.model, g)) for g in self.groups],
+                "num_neurons": [g.num_neurons for g in self.groups],
+            },
+        )
+
+    # ------------------------------------------------------------------ training
+
+    def _train(self) -> dict[str, float]:
+        config, ctx = self.config, self.ctx
+        in_training = [a for a in self.analyses if a.collects()]
+        trainer = Trainer(
+            self.model,
+            self.data,
+            config.train,
+            config.seed,
+            self.device,
+            analyses=in_training,
+            ctx=ctx,
+            etd=self.etd,
+            augment=config.data.augment,
+            should_stop=self.stop,
+        )
+        if self.resume_state is not None:
+            trainer.load_state_dict(self.resume_state["trainer"])
+        for analysis in in_training:
+            ctx.analysis_name = analysis.name
+            analysis.setup(ctx)
+        ctx.analysis_name = ""
+        self.host.call_each("before_train", run=ctx)
+        metrics: dict[str, float] = {}
+        for epoch in range(self.first_epoch, config.train.epochs + 1):
+            stats = trainer.train_epoch(epoch)
+            etd_mode = self.etd.use_mode("kept") if self.etd is not None else _null()
+            with etd_mode:
+                test = test_loss_acc(self.model, self.data, config.train.eval_batch_size, trainer.autocast())
+            metrics = _epoch_metrics(stats, self.data, self.prepared, test)
+            if config.train.track_examples:
+                self.writer.write(
+                    "example_epochs",
+                    {
+                        "epoch": np.full(len(stats.losses), epoch, dtype=np.int32),
+                        "example": self.prepared.train_ids,
+                        "loss": stats.losses,
+                        "correct": stats.preds == self.prepared.y_train_observed,
+                        "margin": stats.margins,
+                        "pred": stats.preds.astype(np.int32),
+                    },
+                )
+            for analysis in in_training:
+                ctx.analysis_name = analysis.name
+                analysis.collect(ctx, epoch)
+            ctx.analysis_name = ""
+            self.writer.write("epochs", {k: [v] for k, v in metrics.items()})
+            if _checkpoint_due(epoch, config.train.epochs, config.train.checkpoint_every):
+                checkpoints.save_weights(self.info.run_dir, epoch, self.model)
+            checkpoints.save_resume_state(
+                self.info.run_dir,
+                {"epoch": epoch, "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()}, "trainer": trainer.state_dict()},
+            )
+            self.info.update(epoch=epoch, **{k: metrics[k] for k in ("clean_train_acc", "noisy_train_acc", "test_acc", "train_loss")})
+            self.host.call_each("after_epoch", run=ctx, epoch=epoch, metrics=metrics)
+            self.progress.epoch(epoch, metrics)
+        return metrics
+
+    def _post_training(self) -> None:
+        post = [a for a in self.analyses if a.runs_after_training()]
+        for analysis in post:
+            if self.stop():
+                raise RunCancelled("cancelled before analysis " + analysis.name)
+            run_analysis(self.ctx, analysis, self.info, self.progress)
+
+    def execute(self) -> RunResult:
+        """Train and analyse; always leaves run.json with a final status."""
+        self.stop.install()
+        self.info.start_heartbeat()
+        status, error = "failed", None
+        try:
+            self._train()
+            self._post_training()
+            status = "completed"
+        except RunCancelled as exc:
+            status, error = "cancelled", str(exc)
+            raise
+        except MemscopeError as exc:
+            error = exc.message
+            raise RunFailed(f"run {self.info.data['run_id']} failed: {error}") from None
+        except KeyboardInterrupt:
+            status, error = "cancelled", "interrupted"
+            raise RunCancelled("interrupted") from None
+        except Exception as exc:
+            error = f"{exc.__class__.__name__}: {exc}"
+            self._save_traceback()
+            raise RunFailed(f"run {self.info.data['run_id']} failed: {error} (traceback in {self.info.run_dir / 'error.log'})") from None
+        finally:
+            self.info.stop_heartbeat()
+            self.stop.uninstall()
+            final = {}
+            if status == "completed":
+                final = self.ctx.evaluate_splits(self.model) if self.etd is None else _etd_kept(self)
+            try:
+                self.info.update(status=status, error=error, finished_at=now_iso(), **final)
+            except StoreError:
+                pass
+            self.host.call_each("after_train", run=self.ctx, status=status)
+        return RunResult(self.info.data["run_id"], self.info.run_dir, status, final, self.info.data.get("analyses", {}))
+
+    def _save_traceback(self) -> None:
+        try:
+            (self.info.run_dir / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
+        except OSError:
+            pass
+
+
+def _etd_kept(run: Run) -> dict[str, float]:
+    with run.etd.use_mode("kept"):
+        return run.ctx.evaluate_splits(run.model)
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def run_analysis(ctx: RunContext, analysis: Analysis, info: RunInfo, progress: Progress) -> bool:
+    """Run one post-training analysis, isolated: its failure is recorded, not raised."""
+    name = analysis.name
+    analyses = dict(info.data.get("analyses", {}))
+    analyses[name] = {"status": "running", "started_at": now_iso()}
+    info.update(analyses=analyses)
+    progress.message(f"analysis {name}: running")
+    ctx.analysis_name = name
+    start = time.perf_counter()
+    try:
+        analysis.run(ctx)
+        entry = {"status": "completed"}
+    except (RunCancelled, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        if os.environ.get("MEMSCOPE_STRICT_PLUGINS", "") in ("1", "true"):
+            raise
+        message = exc.message if isinstance(exc, MemscopeError) else f"{exc.__class__.__name__}: {exc}"
+        entry = {"status": "failed", "error": message}
+        progress.message(f"analysis {name}: failed: {message}")
+    finally:
+        ctx.analysis_name = ""
+    entry["seconds"] = round(time.perf_counter() - start, 3)
+    analyses = dict(info.data.get("analyses", {}))
+    analyses[name] = entry
+    info.update(analyses=analyses)
+    if entry["status"] == "completed":
+        progress.message(f"analysis {name}: done in {entry['seconds']:.1f}s")
+    return entry["status"] == "completed"
+
+
+# --------------------------------------------------------------------------- analyze a finished run
+
+
+def analyze(home: Home, host: PluginHost, run_id: str, names: list[str], overrides: list[str], progress: bool = True) -> dict[str, dict]:
+    """Re-run post-training analyses on a finished run from its checkpoints."""
+    from memscope.config import apply_overrides, config_from_dict, read_toml
+
+    run_dir = home.run_dir(run_id)
+    if not run_dir.is_dir():
+        raise MemscopeError(f"no run '{run_id}' in {home.root}; see 'memscope runs list'")
+    info_data = read_run_info(run_dir)
+    data = read_toml(run_dir / "config.toml")
+    requested = list(dict.fromkeys(names or data.get("analyses", [])))
+    data["analyses"] = list(dict.fromkeys([*data.get("analyses", []), *requested]))
+    extra = [o if o.startswith("analysis.") else o for o in overrides]
+    data = apply_overrides(data, extra)
+    config = config_from_dict(data, source=str(run_dir / "config.toml"))
+    run = Run(config, home, host, progress=progress, source="memscope analyze")
+    run._build(run_id)
+    final_epoch = run.ctx.final_epoch()
+    checkpoints.apply_weights(run.model, run.ctx.load_state(final_epoch), f"checkpoint epoch {final_epoch}")
+    run._declare_tables()
+    selected = [a for a in run.analyses if a.name in requested]
+    for analysis in selected:
+        if not analysis.runs_after_training():
+            raise MemscopeError(f"analysis '{analysis.name}' runs during training only; start a new run with it instead")
+    info = RunInfo(run_dir, info_data)
+    for analysis in selected:
+        for table in analysis.tables:
+            if table in PER_EPOCH_TABLES or table == "examples":
+                continue
+            _clear_rows(run.writer, table, analysis.name)
+        run_analysis(run.ctx, analysis, info, run.progress)
+    (run_dir / "config.toml").write_text(config_to_toml(config), encoding="utf-8")
+    return {a.name: info.data["analyses"].get(a.name, {}) for a in selected}
+
+
+def _clear_rows(writer: RunWriter, table: str, analysis: str) -> None:
+    """Drop an analysis's earlier rows; the long-format table keeps other analyses' rows."""
+    if table != "example_scores":
+        writer.clear(table)
+        return
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    folder = writer.run_dir / table
+    if not folder.is_dir():
+        return
+    for part in sorted(folder.glob("*.parquet")):
+        rows = pq.read_table(part)
+        keep = rows.filter(pc.invert(pc.equal(rows.column("analysis"), analysis)))
+        if keep.num_rows != rows.num_rows:
+            part.unlink()
+            if keep.num_rows:
+                writer.write(table, keep)

@@ -1,0 +1,172 @@
+"""The training loop: SGD over device tensors with per-example statistics from the forward pass.
+
+Per-example loss, correctness, margin and prediction come from the training forward pass
+itself (scattered into preallocated device tensors, one host transfer per epoch), so
+tracking them is nearly free. When an analysis needs the clean and noisy halves of each
+step's gradient (gradient accounting), the step takes two backward passes over one graph
+and uses their sum, which is exactly the plain step's gradient.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from memscope.analysis.base import Analysis, BatchInfo
+from memscope.config import TrainConfig
+from memscope.errors import RunCancelled, RunFailed
+from memscope.seeding import stream_seed
+from memscope.train.schedule import lr_multiplier
+
+
+@dataclass
+class EpochStats:
+    epoch: int
+    losses: np.ndarray  # (N,) per training position
+    preds: np.ndarray
+    margins: np.ndarray
+    seconds: float
+    lr: float
+
+
+def augment_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Random crop (zero padding 4) and horizontal flip, batched on the device."""
+    b, c, h, w = x.shape
+    device = x.device
+    padded = F.pad(x, (4, 4, 4, 4))
+    dy = torch.randint(0, 9, (b,), generator=generator).to(device)
+    dx = torch.randint(0, 9, (b,), generator=generator).to(device)
+    flip = (torch.rand(b, generator=generator) < 0.5).to(device)
+    rows = dy.view(b, 1, 1, 1) + torch.arange(h, device=device).view(1, 1, h, 1)
+    out = padded.gather(2, rows.expand(b, c, h, w + 8))
+    cols = torch.arange(w, device=device).view(1, w).expand(b, w)
+    cols = torch.where(flip.view(b, 1), w - 1 - cols, cols) + dx.view(b, 1)
+    return out.gather(3, cols.view(b, 1, 1, w).expand(b, c, h, w))
+
+
+class Trainer:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        data,
+        config: TrainConfig,
+        seed: int,
+        device: torch.device,
+        *,
+        analyses=(),
+        ctx=None,
+        etd=None,
+        augment: bool = False,
+        should_stop: Callable[[], bool] = lambda: False,
+    ):
+        self.model = model
+        self.data = data
+        self.cfg = config
+        self.seed = seed
+        self.device = device
+        self.analyses = list(analyses)
+        self.ctx = ctx
+        self.etd = etd
+        self.augment = augment
+        self.should_stop = should_stop
+        self.split_gradients = any(a.needs_split_gradients for a in self.analyses)
+        self.batch_hooks = [a for a in self.analyses if type(a).after_batch is not Analysis.after_batch]
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.SGD(self.params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+        n = data.num_train
+        self.steps_per_epoch = math.ceil(n / config.batch_size)
+        self.total_steps = self.steps_per_epoch * config.epochs
+        self.step = 0
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: lr_multiplier(config.schedule, s, self.total_steps, config.warmup_fraction)
+        )
+        self._loss = torch.zeros(n, device=device)
+        self._pred = torch.zeros(n, dtype=torch.long, device=device)
+        self._margin = torch.zeros(n, device=device)
+
+    def autocast(self):
+        if self.cfg.precision == "bf16" and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        from contextlib import nullcontext
+
+        return nullcontext()
+
+    def state_dict(self) -> dict:
+        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(), "step": self.step}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.step = state["step"]
+
+    def _etd_batch(self, ids: torch.Tensor):
+        from contextlib import nullcontext
+
+        return self.etd.batch(ids) if self.etd is not None else nullcontext()
+
+    def train_epoch(self, epoch: int) -> EpochStats:
+        data, cfg, model = self.data, self.cfg, self.model
+        n = data.num_train
+        model.train()
+        # The batch order and augmentation of epoch e depend only on (seed, e): a resumed run
+        # replays exactly the batches an uninterrupted one would have seen.
+        order_gen = torch.Generator(device="cpu")
+        order_gen.manual_seed(stream_seed(self.seed, "batch_order", epoch))
+        perm = torch.randperm(n, generator=order_gen).to(self.device)
+        aug_gen = torch.Generator(device="cpu")
+        aug_gen.manual_seed(stream_seed(self.seed, "augment", epoch))
+        start = time.perf_counter()
+        for b in range(self.steps_per_epoch):
+            if self.should_stop():
+                raise RunCancelled(f"cancelled during epoch {epoch}")
+            pos = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+            x, y = data.x_train[pos], data.y_train[pos]
+            if self.augment:
+                x = augment_batch(x, aug_gen)
+            ids = data.train_ids[pos]
+            with self._etd_batch(ids), self.autocast():
+                logits = model(x)
+            losses = F.cross_entropy(logits.float(), y, reduction="none")
+            batch = len(pos)
+            info = None
+            if self.split_gradients:
+                noisy = data.is_noisy[pos]
+                loss_clean = (losses * (~noisy)).sum() / batch
+                loss_noisy = (losses * noisy).sum() / batch
+                g_clean = torch.autograd.grad(loss_clean, self.params, retain_graph=True, allow_unused=True)
+                g_noisy = torch.autograd.grad(loss_noisy, self.params, allow_unused=True)
+                g_clean = [gc if gc is not None else torch.zeros_like(p) for gc, p in zip(g_clean, self.params)]
+                g_noisy = [gn if gn is not None else torch.zeros_like(p) for gn, p in zip(g_noisy, self.params)]
+                for p, gc, gn in zip(self.params, g_clean, g_noisy):
+                    p.grad = gc + gn
+                info = BatchInfo(self.step, epoch, ids, noisy, losses.detach(), g_clean, g_noisy)
+            else:
+                self.optimizer.zero_grad(set_to_none=True)
+                losses.mean().backward()
+            self.optimizer.step()
+            self.scheduler.step()
+            self.step += 1
+            with torch.no_grad():
+                lf = logits.detach().float()
+                self._loss[pos] = losses.detach()
+                self._pred[pos] = lf.argmax(1)
+                true_logit = lf.gather(1, y.view(-1, 1)).squeeze(1)
+                other = lf.scatter(1, y.view(-1, 1), float("-inf")).amax(1)
+                self._margin[pos] = true_logit - other
+            for analysis in self.batch_hooks:
+                if info is None:
+                    info = BatchInfo(self.step - 1, epoch, ids, data.is_noisy[pos], losses.detach())
+                analysis.after_batch(self.ctx, info)
+            if b % 16 == 15 and not torch.isfinite(losses.detach().sum()):
+                raise RunFailed(f"training diverged in epoch {epoch} (loss is NaN or infinite); lower train.lr")
+        losses_np = self._loss.cpu().numpy().copy()
+        if not np.isfinite(losses_np).all():
+            raise RunFailed(f"training diverged in epoch {epoch} (loss is NaN or infinite); lower train.lr")
+        seconds = time.perf_counter() - start
+        return EpochStats(epoch, losses_np, self._pred.cpu().numpy().copy(), self._margin.cpu().numpy().copy(), seconds, self.optimizer.param_groups[0]["lr"])
