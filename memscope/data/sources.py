@@ -16,7 +16,7 @@ DIGIT_CLASSES = [str(i) for i in range(10)]
 def load_digits(request: DatasetRequest) -> DatasetArrays:
     """scikit-learn's bundled 8x8 digits (1797 images, 16 grey levels): no download.
 
-    A fixed, stratified 80/20 split (1437 train, 360 test) keeps runs comparable.
+    A fixed, stratified 80/20 split (1438 train, 359 test) keeps runs comparable.
     """
     from sklearn.datasets import load_digits as sk_digits
 

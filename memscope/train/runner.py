@@ -53,6 +53,9 @@ class StopFlag:
         return self.requested
 
     def install(self) -> None:
+        if self._previous:
+            return
+
         def handler(signum, frame):
             if self.requested and signum == signal.SIGINT:
                 raise KeyboardInterrupt  # a second Ctrl-C: stop now
@@ -162,6 +165,9 @@ class Run:
     """Everything one run process holds. ``start`` or ``resume``, then ``execute``."""
 
     def __init__(self, config: RunConfig, home: Home, host: PluginHost, *, progress: bool = True, source: str = "config"):
+        if config.data.path:  # relative data paths are relative to where memscope was started
+            absolute = "+".join(str(Path(p).expanduser().absolute()) for p in config.data.path.split("+"))
+            config = dataclasses.replace(config, data=dataclasses.replace(config.data, path=absolute))
         self.config = config
         self.home = home
         self.host = host
@@ -242,6 +248,7 @@ class Run:
     def start(self) -> str:
         """Create the run directory and write what is known before training."""
         self.home.ensure()
+        self.stop.install()  # from here on, SIGTERM/Ctrl-C end the run as 'cancelled'
         run_id = new_run_id(self.config.label)
         self._build(run_id)  # data, model and options are checked before the run dir exists
         run_dir = self.home.run_dir(run_id)
@@ -284,6 +291,7 @@ class Run:
     def resume(self, run_id: str) -> str:
         run_dir = self.home.run_dir(run_id)
         old = read_run_info(run_dir)
+        self.stop.install()
         state = checkpoints.load_resume_state(run_dir)
         self._build(run_id)
         if state is not None:
@@ -415,18 +423,22 @@ class Run:
         self.info.start_heartbeat()
         status, error = "failed", None
         try:
+            if self.stop():
+                raise RunCancelled("before training started")
             self._train()
             self._post_training()
             status = "completed"
         except RunCancelled as exc:
             status, error = "cancelled", str(exc)
-            raise
+            run_id = self.info.data["run_id"]
+            raise RunCancelled(f"run {run_id} {exc}; continue it with: memscope run --resume {run_id}") from None
         except MemscopeError as exc:
             error = exc.message
             raise RunFailed(f"run {self.info.data['run_id']} failed: {error}") from None
         except KeyboardInterrupt:
             status, error = "cancelled", "interrupted"
-            raise RunCancelled("interrupted") from None
+            run_id = self.info.data["run_id"]
+            raise RunCancelled(f"run {run_id} interrupted; continue it with: memscope run --resume {run_id}") from None
         except Exception as exc:
             error = f"{exc.__class__.__name__}: {exc}"
             self._save_traceback()

@@ -1,0 +1,105 @@
+"""The strict config loader: unknown keys, wrong types, ranges, overrides, round trip."""
+
+from __future__ import annotations
+
+import pytest
+
+from memscope.config import RunConfig, config_to_toml, load_config, parse_override
+from memscope.errors import ConfigError, ExitCode
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "run.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_without_a_file():
+    cfg = load_config(None)
+    assert cfg == RunConfig()
+    assert cfg.train.batch_size == 512 and cfg.train.momentum == 0.9 and cfg.train.weight_decay == 5e-4
+    assert cfg.train.schedule == "warmup_cosine" and cfg.train.epochs == 50
+
+
+def test_sample_configs_all_load():
+    from pathlib import Path
+
+    for path in sorted((Path(__file__).parents[2] / "sample_configs").glob("*.toml")):
+        load_config(path)
+
+
+def test_unknown_key_names_key_file_and_allowed(tmp_path):
+    path = write(tmp_path, "[train]\nepoch = 3\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    message = err.value.message
+    assert "train.epoch" in message and str(path) in message and "epochs" in message
+    assert err.value.exit_code == ExitCode.USAGE
+
+
+def test_unknown_top_level_key(tmp_path):
+    with pytest.raises(ConfigError, match="unknown key 'colour'"):
+        load_config(write(tmp_path, 'colour = "red"\n'))
+
+
+def test_wrong_type(tmp_path):
+    with pytest.raises(ConfigError, match="'train.epochs' must be an integer"):
+        load_config(write(tmp_path, '[train]\nepochs = "ten"\n'))
+    with pytest.raises(ConfigError, match="true or false"):
+        load_config(write(tmp_path, "[data]\naugment = 1\n"))
+
+
+def test_int_is_accepted_for_float():
+    assert load_config(None, ["train.lr=1"]).train.lr == 1.0
+
+
+@pytest.mark.parametrize("rate", ["1.0", "-0.1", "1.5"])
+def test_noise_rate_outside_unit_interval(rate):
+    with pytest.raises(ConfigError, match=r"noise.rate.*\[0, 1\)"):
+        load_config(None, [f"noise.rate={rate}"])
+
+
+def test_choice_lists_allowed_values():
+    with pytest.raises(ConfigError, match="warmup_cosine, one_cycle, constant"):
+        load_config(None, ["train.schedule=linear"])
+
+
+def test_invalid_toml_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        load_config(write(tmp_path, "[train\n"))
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_overrides_parse_toml_values_and_bare_words():
+    assert parse_override("train.epochs=3") == (["train", "epochs"], 3)
+    assert parse_override("model.name=cnn") == (["model", "name"], "cnn")
+    assert parse_override('analyses=["rewinding"]') == (["analyses"], ["rewinding"])
+    cfg = load_config(None, ["analyses=rewinding,retraining", "data.dataset=synthetic"])
+    assert cfg.analyses == ("rewinding", "retraining")
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        parse_override("train.epochs")
+
+
+def test_etd_fractions_checked():
+    with pytest.raises(ConfigError, match="at most 1"):
+        load_config(None, ["etd.p_gen=0.8", "etd.p_mem=0.5"])
+
+
+def test_etd_analysis_needs_etd_training():
+    with pytest.raises(ConfigError, match="enabled = true"):
+        load_config(None, ["analyses=etd"])
+
+
+def test_analysis_section_without_listing_is_an_error():
+    with pytest.raises(ConfigError, match="analysis.rewinding"):
+        load_config(None, ["analysis.rewinding.layers=[\"fc\"]"])
+
+
+def test_round_trip_through_toml(tmp_path):
+    cfg = load_config(None, ["analyses=rewinding", "analysis.rewinding.layers=[\"fc\"]", "tags.sweep_id=abc", "model.options.channels=[8,8,8]"])
+    path = write(tmp_path, config_to_toml(cfg))
+    assert load_config(path) == cfg
