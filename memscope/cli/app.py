@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         from memscope.plugins import get_host
 
-        get_host(_plugins_dir_from_argv(args)).register_commands(app)
+        if _needs_plugin_commands(args):
+            get_host(_plugins_dir_from_argv(args)).register_commands(app)
         app(args=args, prog_name="memscope", standalone_mode=True)
     except MemscopeError as exc:
         common.eprint(f"memscope: error: {exc.message}")
@@ -67,6 +68,30 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         common.eprint("memscope: interrupted")
         sys.exit(int(ExitCode.INTERRUPTED))
+
+
+def _builtin_command_names() -> set[str]:
+    names = {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}
+    names |= {g.name or "" for g in app.registered_groups}
+    return names
+
+
+def _needs_plugin_commands(argv: list[str]) -> bool:
+    """Plugins can add commands; load them only when the command is not a built-in one
+    (or for help), so that ``memscope query`` starts fast."""
+    takes_value = {"--home", "--plugins-dir"}
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg in takes_value:
+            skip = True
+            continue
+        if arg.startswith("-"):
+            continue
+        return arg not in _builtin_command_names()
+    return "--help" in argv or "-h" in argv
 
 
 def _plugins_dir_from_argv(argv: list[str]) -> str | None:

@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "memscope.cli.analyze",
     "memscope.cli.report",
     "memscope.cli.export",
+    "memscope.cli.sweep",
 )
 
 

@@ -16,7 +16,6 @@ import os
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from memscope.errors import StoreError
 from memscope.store.schemas import CORE_TABLES
@@ -77,6 +76,8 @@ class Home:
         return sorted(p.name for p in self.schema_dir.iterdir() if (p / SCHEMA_PART).is_file())
 
     def table_schema(self, table: str) -> pa.Schema | None:
+        import pyarrow.parquet as pq
+
         path = self.schema_dir / table / SCHEMA_PART
         return pq.read_schema(path) if path.is_file() else None
 
@@ -128,6 +129,8 @@ def write_parquet_atomic(table: pa.Table, path: Path) -> Path:
     A reader globbing ``*.parquet`` never sees a half-written file (the temporary name does
     not end in .parquet), and a killed writer leaves at most a stray ``.tmp`` file.
     """
+    import pyarrow.parquet as pq
+
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         pq.write_table(table, tmp, compression="zstd")

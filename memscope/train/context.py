@@ -112,7 +112,9 @@ class RunContext:
                 source = parts or [self.home.schema_dir / table / "part-schema.parquet"]
                 files = ", ".join(f"'{p}'" for p in source)
                 conn.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet([{files}], union_by_name=true)")
-            return conn.execute(sql).fetch_arrow_table()
+            result = conn.execute(sql)
+            fetch = getattr(result, "to_arrow_table", None) or result.fetch_arrow_table  # duckdb 2 / 1.x
+            return fetch()
         finally:
             conn.close()
 

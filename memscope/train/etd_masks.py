@@ -28,13 +28,30 @@ def _mix32(x: torch.Tensor) -> torch.Tensor:
     return x ^ (x >> 16)
 
 
-def keep_uniforms(seed: int, example_ids: torch.Tensor, num_channels: int, salt: int = 0) -> torch.Tensor:
-    """(B, num_channels) uniforms in [0, 1), a pure function of (seed, example id, channel, salt)."""
+def _mix32_int(x: int) -> int:
+    """``_mix32`` on a Python int (the same arithmetic, without a device tensor)."""
+    x = ((x ^ (x >> 16)) * 0x45D9F3B) & MASK32
+    x = ((x ^ (x >> 16)) * 0x45D9F3B) & MASK32
+    return x ^ (x >> 16)
+
+
+def keep_hashes(seed: int, example_ids: torch.Tensor, num_channels: int, salt: int = 0) -> torch.Tensor:
+    """(B, num_channels) int64 hashes in [0, 2^32), a pure function of (seed, example id, channel, salt)."""
     ids = example_ids.to(torch.int64).reshape(-1, 1) & MASK32
     channels = torch.arange(num_channels, device=example_ids.device, dtype=torch.int64).reshape(1, -1)
-    base = _mix32(ids ^ _mix32(torch.tensor((seed * 0x9E3779B1 + salt * 0x85EBCA6B) & MASK32, device=ids.device)))
-    h = _mix32((base + channels * 0x27D4EB2F) & MASK32)
-    return h.to(torch.float64) / float(1 << 32)
+    # The seed and salt mix on the host: no per-call host-to-device copy of a scalar.
+    base = _mix32(ids ^ _mix32_int((seed * 0x9E3779B1 + salt * 0x85EBCA6B) & MASK32))
+    return _mix32((base + channels * 0x27D4EB2F) & MASK32)
+
+
+def keep_uniforms(seed: int, example_ids: torch.Tensor, num_channels: int, salt: int = 0) -> torch.Tensor:
+    """(B, num_channels) uniforms in [0, 1), a pure function of (seed, example id, channel, salt)."""
+    return keep_hashes(seed, example_ids, num_channels, salt).to(torch.float64) / float(1 << 32)
+
+
+def keep_threshold(p_mem: float) -> int:
+    """The integer ``t`` with ``hash < t`` exactly when ``hash / 2^32 < p_mem`` (no float64 on the device)."""
+    return math.ceil(p_mem * (1 << 32))
 
 
 class ExampleTiedDropout:
@@ -67,7 +84,7 @@ class ExampleTiedDropout:
             return torch.where(is_gen, self.dropped_scale, 0.0).reshape(1, c)
         if self.example_ids is None or self.example_ids.numel() != batch:
             raise RuntimeError("example-tied dropout in train mode needs the batch's example ids (use .batch(ids))")
-        keep = keep_uniforms(self.seed, self.example_ids, c, salt).to(device) < self.p_mem
+        keep = keep_hashes(self.seed, self.example_ids.to(device), c, salt) < keep_threshold(self.p_mem)
         return (keep | is_gen.reshape(1, c)).to(torch.float32)
 
     def _hook(self, group: LayerGroup, salt: int):

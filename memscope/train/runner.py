@@ -116,12 +116,14 @@ def model_factory(config: RunConfig, host: PluginHost, data: DeviceData):
         factory = host.registries.models.get(name)
 
     def build() -> torch.nn.Module:
-        torch.manual_seed(stream_seed(config.seed, "init"))
-        try:
-            model = factory(data.num_classes, data.in_channels, data.image_size, config.model.width, **config.model.options)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"model '{name}': {exc}") from None
-        return model
+        # The initial weights come from the run's "init" stream; forking keeps the global
+        # generator untouched for whoever calls build() mid-run (analyses).
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(stream_seed(config.seed, "init"))
+            try:
+                return factory(data.num_classes, data.in_channels, data.image_size, config.model.width, **config.model.options)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"model '{name}': {exc}") from None
 
     return build
 
@@ -368,12 +370,17 @@ class Run:
             augment=config.data.augment,
             should_stop=self.stop,
         )
+        def batch_error(analysis: Analysis, exc: Exception) -> None:
+            if isinstance(exc, (RunCancelled, RunFailed)) or os.environ.get("MEMSCOPE_STRICT_PLUGINS", "") in ("1", "true"):
+                raise exc
+            message = exc.message if isinstance(exc, MemscopeError) else f"{exc.__class__.__name__}: {exc}"
+            self._drop(analysis, f"after_batch: {message}", in_training, trainer)
+
+        trainer.on_analysis_error = batch_error
         if self.resume_state is not None:
             trainer.load_state_dict(self.resume_state["trainer"])
-        for analysis in in_training:
-            ctx.analysis_name = analysis.name
-            analysis.setup(ctx)
-        ctx.analysis_name = ""
+        for analysis in list(in_training):
+            self._guard(analysis, "setup", lambda a=analysis: a.setup(ctx), in_training, trainer)
         self.host.call_each("before_train", run=ctx)
         metrics: dict[str, float] = {}
         for epoch in range(self.first_epoch, config.train.epochs + 1):
@@ -394,10 +401,8 @@ class Run:
                         "pred": stats.preds.astype(np.int32),
                     },
                 )
-            for analysis in in_training:
-                ctx.analysis_name = analysis.name
-                analysis.collect(ctx, epoch)
-            ctx.analysis_name = ""
+            for analysis in list(in_training):
+                self._guard(analysis, "collect", lambda a=analysis: a.collect(ctx, epoch), in_training, trainer)
             self.writer.write("epochs", {k: [v] for k, v in metrics.items()})
             if _checkpoint_due(epoch, config.train.epochs, config.train.checkpoint_every):
                 checkpoints.save_weights(self.info.run_dir, epoch, self.model)
@@ -408,7 +413,37 @@ class Run:
             self.info.update(epoch=epoch, **{k: metrics[k] for k in ("clean_train_acc", "noisy_train_acc", "test_acc", "train_loss")})
             self.host.call_each("after_epoch", run=ctx, epoch=epoch, metrics=metrics)
             self.progress.epoch(epoch, metrics)
+        for analysis in in_training:
+            if not analysis.runs_after_training():
+                self._set_analysis(analysis.name, {"status": "completed"})
         return metrics
+
+    def _set_analysis(self, name: str, entry: dict[str, Any]) -> None:
+        analyses = dict(self.info.data.get("analyses", {}))
+        analyses[name] = entry
+        self.info.update(analyses=analyses)
+
+    def _guard(self, analysis: Analysis, phase: str, call, in_training: list, trainer: Trainer) -> None:
+        """Run an in-training analysis hook; one that raises is dropped and marked failed."""
+        self.ctx.analysis_name = analysis.name
+        try:
+            call()
+        except (RunCancelled, RunFailed, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if os.environ.get("MEMSCOPE_STRICT_PLUGINS", "") in ("1", "true"):
+                raise
+            message = exc.message if isinstance(exc, MemscopeError) else f"{exc.__class__.__name__}: {exc}"
+            self._drop(analysis, f"{phase}: {message}", in_training, trainer)
+        finally:
+            self.ctx.analysis_name = ""
+
+    def _drop(self, analysis: Analysis, message: str, in_training: list, trainer: Trainer) -> None:
+        if analysis in in_training:
+            in_training.remove(analysis)
+        trainer.remove_analysis(analysis)
+        self._set_analysis(analysis.name, {"status": "failed", "error": message})
+        self.progress.message(f"analysis {analysis.name}: failed: {message}")
 
     def _post_training(self) -> None:
         post = [a for a in self.analyses if a.runs_after_training()]

@@ -64,7 +64,9 @@ class Trainer:
         etd=None,
         augment: bool = False,
         should_stop: Callable[[], bool] = lambda: False,
+        on_analysis_error: Callable | None = None,
     ):
+        self.on_analysis_error = on_analysis_error  # isolates a failing after_batch
         self.model = model
         self.data = data
         self.cfg = config
@@ -89,6 +91,13 @@ class Trainer:
         self._loss = torch.zeros(n, device=device)
         self._pred = torch.zeros(n, dtype=torch.long, device=device)
         self._margin = torch.zeros(n, device=device)
+        self._zero_grads: dict[int, torch.Tensor] = {}  # split gradients of parameters no loss reaches
+
+    def remove_analysis(self, analysis) -> None:
+        """Stop calling an analysis that failed (the others and training go on)."""
+        self.analyses = [a for a in self.analyses if a is not analysis]
+        self.batch_hooks = [a for a in self.batch_hooks if a is not analysis]
+        self.split_gradients = any(a.needs_split_gradients for a in self.analyses)
 
     def autocast(self):
         if self.cfg.precision == "bf16" and self.device.type == "cuda":
@@ -109,6 +118,35 @@ class Trainer:
         from contextlib import nullcontext
 
         return self.etd.batch(ids) if self.etd is not None else nullcontext()
+
+    def _split_step_grads(self, g_clean, g_noisy) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Set each parameter's step gradient to g_C + g_M; return the halves with no None.
+
+        Both halves come from the same graph, so a parameter is either reached by both or by
+        neither. An unreached parameter keeps ``grad = None``, as after a plain
+        ``losses.mean().backward()``, so SGD skips it (no weight decay or momentum) exactly as
+        in a plain step; the analyses see shared, cached zeros for it (read-only).
+        """
+        if all(g is not None for g in g_clean) and all(g is not None for g in g_noisy):
+            totals = torch._foreach_add(list(g_clean), list(g_noisy))
+            for p, g in zip(self.params, totals):
+                p.grad = g
+            return list(g_clean), list(g_noisy)
+        clean, noisy = [], []
+        for i, (p, gc, gn) in enumerate(zip(self.params, g_clean, g_noisy)):
+            if gc is None and gn is None:
+                p.grad = None
+            else:
+                p.grad = gc + gn if gc is not None and gn is not None else (gc if gc is not None else gn).clone()
+            if gc is None or gn is None:
+                zero = self._zero_grads.get(i)
+                if zero is None:
+                    zero = self._zero_grads[i] = torch.zeros_like(p)
+                gc = zero if gc is None else gc
+                gn = zero if gn is None else gn
+            clean.append(gc)
+            noisy.append(gn)
+        return clean, noisy
 
     def train_epoch(self, epoch: int) -> EpochStats:
         data, cfg, model = self.data, self.cfg, self.model
@@ -141,10 +179,7 @@ class Trainer:
                 loss_noisy = (losses * noisy).sum() / batch
                 g_clean = torch.autograd.grad(loss_clean, self.params, retain_graph=True, allow_unused=True)
                 g_noisy = torch.autograd.grad(loss_noisy, self.params, allow_unused=True)
-                g_clean = [gc if gc is not None else torch.zeros_like(p) for gc, p in zip(g_clean, self.params)]
-                g_noisy = [gn if gn is not None else torch.zeros_like(p) for gn, p in zip(g_noisy, self.params)]
-                for p, gc, gn in zip(self.params, g_clean, g_noisy):
-                    p.grad = gc + gn
+                g_clean, g_noisy = self._split_step_grads(g_clean, g_noisy)
                 info = BatchInfo(self.step, epoch, ids, noisy, losses.detach(), g_clean, g_noisy)
             else:
                 self.optimizer.zero_grad(set_to_none=True)
@@ -159,10 +194,15 @@ class Trainer:
                 true_logit = lf.gather(1, y.view(-1, 1)).squeeze(1)
                 other = lf.scatter(1, y.view(-1, 1), float("-inf")).amax(1)
                 self._margin[pos] = true_logit - other
-            for analysis in self.batch_hooks:
+            for analysis in list(self.batch_hooks):
                 if info is None:
                     info = BatchInfo(self.step - 1, epoch, ids, data.is_noisy[pos], losses.detach())
-                analysis.after_batch(self.ctx, info)
+                try:
+                    analysis.after_batch(self.ctx, info)
+                except Exception as exc:
+                    if self.on_analysis_error is None:
+                        raise
+                    self.on_analysis_error(analysis, exc)
             if b % 16 == 15 and not torch.isfinite(losses.detach().sum()):
                 raise RunFailed(f"training diverged in epoch {epoch} (loss is NaN or infinite); lower train.lr")
         losses_np = self._loss.cpu().numpy().copy()

@@ -131,3 +131,52 @@ def test_diverging_training_fails_with_the_epoch(tmp_path, host):
         run.execute()
     info = json.loads((run.home.run_dir(run_id) / "run.json").read_text())
     assert info["status"] == "failed" and "diverged" in info["error"]
+
+
+FAILING_PLUGIN = '''
+from memscope import hookimpl
+from memscope.analysis import Analysis
+
+
+class Explodes(Analysis):
+    name = "explodes"
+
+    def after_batch(self, ctx, batch):
+        raise RuntimeError("bad batch hook")
+
+
+class ExplodesLater(Analysis):
+    name = "explodes_later"
+
+    def run(self, ctx):
+        raise ValueError("bad post-training")
+
+
+class Fine(Analysis):
+    name = "fine"
+
+    def collect(self, ctx, epoch):
+        ctx.write("example_scores", {"analysis": ["fine"], "example": [0], "metric": ["epoch"], "value": [float(epoch)]})
+
+
+@hookimpl
+def register_analyses(register):
+    register(Explodes)
+    register(ExplodesLater)
+    register(Fine)
+'''
+
+
+def test_failing_analyses_are_isolated(tmp_path):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "boom.py").write_text(FAILING_PLUGIN)
+    run = make_run(tmp_path, PluginHost(plugins), 'analyses=["explodes", "explodes_later", "fine"]')
+    run_id = run.start()
+    result = run.execute()
+    assert result.status == "completed"
+    info = json.loads((run.home.run_dir(run_id) / "run.json").read_text())["analyses"]
+    assert info["explodes"]["status"] == "failed" and "bad batch hook" in info["explodes"]["error"]
+    assert info["explodes_later"]["status"] == "failed" and "bad post-training" in info["explodes_later"]["error"]
+    assert info["fine"]["status"] == "completed"
+    assert len(rows(run.home.run_dir(run_id), "example_scores")) == 3

@@ -1,0 +1,181 @@
+"""``memscope export``: materialize every table (and ``runs``) for sharing.
+
+``--to results.duckdb`` writes one DuckDB file with a real table per view; ``--to DIR
+--format parquet`` writes ``DIR/<table>.parquet``. Rows are read through the same locked-down,
+read-only connection as ``memscope query`` and streamed as Arrow batches into a *separate*
+connection that can write only the target (a temporary file renamed into place when
+complete, so a failed export leaves nothing half-written).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from memscope.cli.common import HomeOption, eprint, handle_errors
+from memscope.errors import MemscopeError, StoreError
+
+DUCKDB_SUFFIXES = (".duckdb", ".ddb", ".db")
+EXPORT_FORMATS = ("duckdb", "parquet")
+BATCH_ROWS = 65536
+
+
+def _pick_format(target: Path, fmt: str | None) -> str:
+    if fmt is not None:
+        fmt = fmt.lower()
+        if fmt not in EXPORT_FORMATS:
+            raise MemscopeError(f"unknown export format '{fmt}'; choose duckdb or parquet")
+        return fmt
+    if target.suffix.lower() in DUCKDB_SUFFIXES:
+        return "duckdb"
+    if target.suffix == "" or target.is_dir():
+        return "parquet"
+    raise MemscopeError(f"cannot tell the format from '{target.name}'; add --format duckdb or --format parquet")
+
+
+def _tables(conn: Any) -> list[str]:
+    from memscope.store.catalog import META_VIEW
+
+    rows = conn.execute(
+        "SELECT view_name FROM duckdb_views() WHERE NOT internal AND NOT temporary "
+        "AND database_name = current_database() AND schema_name = 'main' ORDER BY view_name"
+    ).fetchall()
+    return [name for (name,) in rows if name != META_VIEW]
+
+
+def _reader(conn: Any, table: str, run_ids: list[str] | None) -> tuple[Any, list[str]]:
+    """An Arrow reader over one view, and the names of its JSON columns (Arrow drops the type)."""
+    from memscope.store.catalog import sql_identifier, sql_string
+
+    sql = f"SELECT * FROM {sql_identifier(table)}"
+    if run_ids:
+        sql += " WHERE run_id IN (" + ", ".join(sql_string(r) for r in run_ids) + ")"
+    relation = conn.sql(sql)
+    json_columns = [c for c, t in zip(relation.columns, relation.types) if str(t) == "JSON"]
+    return relation.to_arrow_reader(BATCH_ROWS), json_columns
+
+
+def export_duckdb(conn: Any, target: Path, run_ids: list[str] | None) -> dict[str, int]:
+    import duckdb
+
+    from memscope.store.catalog import sql_identifier
+
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
+    counts: dict[str, int] = {}
+    try:
+        out = duckdb.connect(
+            str(tmp),
+            config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
+        )
+        try:
+            out.execute("SET enable_progress_bar = false")
+            for table in _tables(conn):
+                reader, json_columns = _reader(conn, table, run_ids)
+                replace = ", ".join(f"{sql_identifier(c)}::JSON AS {sql_identifier(c)}" for c in json_columns)
+                star = f"* REPLACE ({replace})" if replace else "*"
+                out.register("memscope_export_source", reader)
+                out.execute(f"CREATE TABLE {sql_identifier(table)} AS SELECT {star} FROM memscope_export_source")
+                out.unregister("memscope_export_source")
+                ((counts[table],),) = out.execute(f"SELECT count(*) FROM {sql_identifier(table)}").fetchall()
+            out.execute("CHECKPOINT")
+        finally:
+            out.close()
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+        tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
+    return counts
+
+
+def export_parquet(conn: Any, target: Path, run_ids: list[str] | None) -> dict[str, int]:
+    import pyarrow.parquet as pq
+
+    target.mkdir(parents=True, exist_ok=True)
+    counts: dict[str, int] = {}
+    for table in _tables(conn):
+        reader, _ = _reader(conn, table, run_ids)
+        path = target / f"{table}.parquet"
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        rows = 0
+        try:
+            with pq.ParquetWriter(tmp, reader.schema, compression="zstd") as writer:
+                for batch in reader:
+                    writer.write_batch(batch)
+                    rows += batch.num_rows
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        counts[table] = rows
+    return counts
+
+
+@handle_errors
+def export(
+    ctx: typer.Context,
+    to: Annotated[Path, typer.Option("--to", metavar="PATH", help="Target: FILE.duckdb, or a folder with --format parquet.", show_default=False)],
+    fmt: Annotated[
+        Optional[str],
+        typer.Option("--format", metavar="FORMAT", help="duckdb or parquet (default: from --to: .duckdb/.db = duckdb, a folder = parquet).", show_default=False),
+    ] = None,
+    run: Annotated[
+        Optional[list[str]], typer.Option("--run", metavar="RUN_ID", help="Only this run (repeatable; default: every run).", show_default=False)
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing target.")] = False,
+    home: HomeOption = None,
+) -> None:
+    """Materialize all results into one DuckDB file or a folder of Parquet files.
+
+    \b
+    Examples:
+      memscope export --to results.duckdb
+      memscope export --to results/ --format parquet --run RUN_ID
+    """
+    import duckdb
+
+    from memscope.cli.common import get_home, get_host
+    from memscope.store.query import open_connection
+
+    fmt_name = _pick_format(to, fmt)
+    if fmt_name == "duckdb":
+        if to.is_dir():
+            raise MemscopeError(f"{to} is a folder; give a file name like {to / 'results.duckdb'}")
+        if to.exists() and not force:
+            raise MemscopeError(f"{to} already exists; pass --force to overwrite it")
+    else:
+        if to.exists() and not to.is_dir():
+            raise MemscopeError(f"{to} is a file; parquet export writes a folder")
+        if to.is_dir() and any(to.iterdir()) and not force:
+            raise MemscopeError(f"{to} is not empty; pass --force to overwrite its files")
+
+    resolved = get_home(home or ctx.find_root().params.get("home"))
+    run_ids = list(dict.fromkeys(run or []))
+    for run_id in run_ids:
+        if run_id.startswith((".", "_")) or "/" in run_id or not resolved.run_dir(run_id).is_dir():
+            raise MemscopeError(f"no run '{run_id}' in this home; see the ids with 'memscope runs list'")
+
+    host = get_host(ctx.find_root().params.get("plugins_dir"))
+    conn = open_connection(resolved, host)
+    try:
+        if fmt_name == "duckdb":
+            counts = export_duckdb(conn, to, run_ids or None)
+        else:
+            counts = export_parquet(conn, to, run_ids or None)
+    except duckdb.Error as exc:
+        raise StoreError(f"export failed: {exc}") from None
+    except OSError as exc:
+        raise StoreError(f"cannot write {to}: {exc.strerror or exc}") from None
+    finally:
+        conn.close()
+    total = sum(counts.values())
+    eprint(f"memscope: exported {len(counts)} tables ({total} rows) to {to}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("export")(export)
+
+
+__all__ = ["export_duckdb", "export_parquet", "register"]

@@ -1,0 +1,233 @@
+"""``memscope runs list | show | rm``: the runs in the home, read straight from run directories.
+
+These commands read ``run.json`` files with Python (no DuckDB), so they also work while the
+catalog is being rebuilt, and they apply the full liveness rule of
+:func:`memscope.store.runinfo.effective_status` (pid check on this host, heartbeat elsewhere).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from memscope.cli.common import HomeOption, JsonFlag, eprint, handle_errors
+from memscope.errors import MemscopeError, StoreError
+
+runs_app = typer.Typer(
+    name="runs",
+    help="List, inspect and delete runs.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+LIST_COLUMNS = (
+    "run_id", "status", "dataset", "model", "noise_model", "noise_rate", "seed",
+    "epoch", "epochs", "test_acc", "noisy_train_acc", "created_at",
+)
+
+
+def _home(ctx: typer.Context, home: Path | None):
+    from memscope.cli.common import get_home
+
+    return get_home(home or ctx.find_root().params.get("home"))
+
+
+def _info(home, run_id: str) -> dict[str, Any]:
+    """run.json with ``status`` replaced by the effective status (unreadable = crashed)."""
+    from memscope.store.runinfo import effective_status, read_run_info
+
+    try:
+        info = read_run_info(home.run_dir(run_id))
+    except StoreError as exc:
+        return {"run_id": run_id, "status": "crashed", "recorded_status": None, "error": exc.message}
+    if not isinstance(info, dict):
+        return {"run_id": run_id, "status": "crashed", "recorded_status": None, "error": "run.json is not an object"}
+    info.setdefault("run_id", run_id)
+    info["recorded_status"] = info.get("status")
+    info["status"] = effective_status(info)
+    return info
+
+
+def _unknown(run_id: str) -> MemscopeError:
+    return MemscopeError(f"no run '{run_id}' in this home; see the ids with 'memscope runs list'")
+
+
+def _check_id(home, run_id: str) -> None:
+    if (
+        not run_id
+        or "/" in run_id
+        or "\\" in run_id
+        or run_id.startswith((".", "_"))
+        or not home.run_dir(run_id).is_dir()
+    ):
+        raise _unknown(run_id)
+
+
+def _print_table(columns: list[str], rows: list[list[Any]]) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, header_style="bold")
+    for name in columns:
+        table.add_column(name, overflow="fold")
+    for row in rows:
+        table.add_row(*["" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v)) for v in row])
+    Console(file=sys.stdout, soft_wrap=False, width=None if sys.stdout.isatty() else 200).print(table)
+
+
+@runs_app.command("list")
+@handle_errors
+def list_runs(
+    ctx: typer.Context,
+    json_: JsonFlag = False,
+    status: Annotated[
+        Optional[str],
+        typer.Option("--status", help="Only runs with this status: running, completed, cancelled, failed, crashed.", show_default=False),
+    ] = None,
+    home: HomeOption = None,
+) -> None:
+    """List runs, newest first."""
+    from memscope.store.runinfo import STATUSES
+
+    if status is not None and status not in STATUSES:
+        raise MemscopeError(f"unknown status '{status}'; choose one of {', '.join(STATUSES)}")
+    resolved = _home(ctx, home)
+    infos = [_info(resolved, run_id) for run_id in reversed(resolved.run_ids())]
+    if status is not None:
+        infos = [i for i in infos if i.get("status") == status]
+    if json_:
+        print(json.dumps(infos, indent=1, default=str))
+        return
+    if not infos:
+        eprint("memscope: no runs" + (f" with status {status}" if status else "") + f" in {resolved.root}")
+        return
+    _print_table(list(LIST_COLUMNS), [[i.get(c) for c in LIST_COLUMNS] for i in infos])
+
+
+def _table_counts(home, run_id: str) -> dict[str, int]:
+    """Rows per table for one run, from the Parquet footers (no data read)."""
+    import pyarrow.parquet as pq
+
+    from memscope.store.writer import PART_RE
+
+    counts: dict[str, int] = {}
+    run_dir = home.run_dir(run_id)
+    for table in home.table_names():
+        folder = run_dir / table
+        if not folder.is_dir():
+            continue
+        total = 0
+        for part in sorted(folder.iterdir()):
+            if PART_RE.match(part.name):
+                try:
+                    total += pq.read_metadata(part).num_rows
+                except (OSError, ValueError):
+                    pass  # removed or rewritten meanwhile
+        counts[table] = total
+    return counts
+
+
+def _config(home, run_id: str) -> tuple[str | None, dict[str, Any] | None]:
+    import tomllib
+
+    path = home.run_dir(run_id) / "config.toml"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return None, None
+    try:
+        return text, tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return text, None
+
+
+@runs_app.command("show")
+@handle_errors
+def show(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="The run's id (see 'memscope runs list').")],
+    json_: JsonFlag = False,
+    home: HomeOption = None,
+) -> None:
+    """Show one run: run.json, its config, and rows per table."""
+    resolved = _home(ctx, home)
+    _check_id(resolved, run_id)
+    info = _info(resolved, run_id)
+    config_text, config = _config(resolved, run_id)
+    counts = _table_counts(resolved, run_id)
+    if json_:
+        payload = {"run": info, "config": config, "tables": counts, "run_dir": str(resolved.run_dir(run_id))}
+        print(json.dumps(payload, indent=1, default=str))
+        return
+    out = sys.stdout
+    out.write(f"run {run_id}  ({resolved.run_dir(run_id)})\n\n")
+    width = max(len(k) for k in info) if info else 0
+    for key, value in info.items():
+        if isinstance(value, (dict, list)):
+            value = json.dumps(value, default=str)
+        out.write(f"  {key:<{width}}  {'' if value is None else value}\n")
+    out.write("\ntables (rows)\n")
+    if counts:
+        twidth = max(len(k) for k in counts)
+        for table, rows in counts.items():
+            out.write(f"  {table:<{twidth}}  {rows}\n")
+    else:
+        out.write("  (none yet)\n")
+    out.write("\nconfig.toml\n")
+    out.write("".join(f"  {line}\n" for line in (config_text or "(missing)").splitlines()))
+
+
+@runs_app.command("rm")
+@handle_errors
+def rm(
+    ctx: typer.Context,
+    run_ids: Annotated[list[str], typer.Argument(help="One or more run ids (see 'memscope runs list').")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Also delete runs that are still running.")] = False,
+    home: HomeOption = None,
+) -> None:
+    """Delete runs (their directories, checkpoints and results)."""
+    resolved = _home(ctx, home)
+    for run_id in run_ids:
+        _check_id(resolved, run_id)
+    running = [r for r in run_ids if _info(resolved, r).get("status") == "running"]
+    if running and not force:
+        raise MemscopeError(
+            f"run(s) still running: {', '.join(running)}; cancel them first, or pass --force"
+        )
+    unique = list(dict.fromkeys(run_ids))
+    if not yes:
+        if not typer.confirm(f"Delete {len(unique)} run(s): {', '.join(unique)}?", default=False, err=True):
+            eprint("memscope: nothing deleted")
+            return
+    for run_id in unique:
+        _remove(resolved, run_id)
+        eprint(f"memscope: deleted {run_id}")
+
+
+def _remove(home, run_id: str) -> None:
+    """Move the run out of ``runs/`` in one rename (queries see all of it or none), then delete."""
+    import secrets
+    import shutil
+
+    trash = home.root / ".trash"
+    target = trash / f"{run_id}.{secrets.token_hex(3)}"
+    try:
+        trash.mkdir(exist_ok=True)
+        home.run_dir(run_id).rename(target)
+    except OSError as exc:
+        raise StoreError(f"cannot delete run {run_id}: {exc.strerror or exc}") from None
+    shutil.rmtree(target, ignore_errors=True)
+    try:
+        trash.rmdir()
+    except OSError:
+        pass  # another deletion in progress
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(runs_app, name="runs")

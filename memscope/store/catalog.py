@@ -1,0 +1,311 @@
+"""The catalog ``<home>/memscope.duckdb``: VIEWs over the runs' Parquet parts, no data.
+
+Why a catalog of views, and why it is rebuilt by replacing the file
+-------------------------------------------------------------------
+DuckDB lets one process open a database file read-write, or many processes open it
+read-only, never both. If anything kept ``memscope.duckdb`` open for writing, every reader
+(the TUI, ``memscope query``, the duckdb CLI, Harlequin) would be locked out, and a reader
+holding it open would block that writer. memscope avoids the lock entirely:
+
+- Results never go into DuckDB. A run writes immutable Parquet parts under its own
+  directory; the catalog only holds VIEWs that glob those parts, so a new part is visible
+  to the next query without touching the catalog.
+- The catalog changes only when the *set* of tables changes (a plugin declares a table),
+  when the home moves, or when the catalog format changes. Then :func:`refresh_catalog`
+  builds a complete new catalog in a temporary file in the same folder, closes it, and
+  ``os.replace()``\\ s it over the old one. The rename is atomic: a reader that already has
+  the old file open keeps reading the old inode (still valid: the views are the same
+  globs), a reader that opens the path next gets the new file, and nobody ever waits on
+  DuckDB's one-writer lock, because the only read-write connection is to a private temp
+  file nobody else knows about.
+- Two processes refreshing at once each write their own temp file; the last rename wins.
+  If the winner saw an older table set, the next :func:`memscope.store.query.open_connection`
+  notices the mismatch and refreshes again, so the catalog heals itself.
+
+Paths
+-----
+The views hold absolute paths (DuckDB resolves relative paths against the process's
+working directory, not the database file). ``memscope_meta`` records the home the catalog
+was built for; opening a catalog whose recorded home differs from the home it sits in (the
+home was moved or copied) rebuilds it. External tools (the duckdb CLI) opening a moved
+catalog without memscope will see the old paths until any memscope command runs.
+
+Views
+-----
+- one view per table in ``home.table_names()`` (core and plugin tables):
+  ``read_parquet('<home>/runs/*/<table>/*.parquet', union_by_name=true)``. The zero-row
+  ``runs/_schema/<table>/part-schema.parquet`` guarantees the glob matches, so a view over
+  a table no run has written yet is an empty result with the right columns.
+- ``runs``: one row per ``runs/*/run.json``. The files are read as text and parsed with
+  DuckDB's JSON functions (``TRY_CAST`` on every field), so one corrupt or half-edited
+  run.json shows up as a ``crashed`` row instead of breaking the view for everybody; a
+  ``runs/_schema/run.json`` holding ``[]`` keeps the glob matching with no runs. ``status``
+  applies the heartbeat rule: ``running`` with ``updated_at`` older than
+  :data:`memscope.store.runinfo.STALE_SECONDS` reads ``crashed``; ``recorded_status`` is
+  what the file says.
+- ``memscope_meta``: the home, the catalog format version, the table list, the build time.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from memscope.errors import StoreError
+from memscope.store.home import SCHEMA_RUN, Home
+from memscope.store.runinfo import RUN_JSON, STALE_SECONDS
+
+if TYPE_CHECKING:
+    import duckdb
+
+#: Bump when the view definitions change: an older catalog is rebuilt on open.
+CATALOG_VERSION = 1
+#: View names the catalog defines itself; a Parquet table cannot take them.
+RESERVED_VIEWS = ("runs", "memscope_meta")
+META_VIEW = "memscope_meta"
+
+# (name, SQL type) of every run.json key the runs view exposes, in column order.
+# Timestamps are ISO-8601 strings in the file; everything goes through TRY_CAST.
+RUN_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("run_id", "VARCHAR"),
+    ("name", "VARCHAR"),
+    ("status", "VARCHAR"),  # computed: see the module docstring
+    ("recorded_status", "VARCHAR"),  # as written in run.json
+    ("pid", "BIGINT"),
+    ("hostname", "VARCHAR"),
+    ("created_at", "TIMESTAMPTZ"),
+    ("started_at", "TIMESTAMPTZ"),
+    ("updated_at", "TIMESTAMPTZ"),
+    ("finished_at", "TIMESTAMPTZ"),
+    ("error", "VARCHAR"),
+    ("device", "VARCHAR"),
+    ("dataset", "VARCHAR"),
+    ("model", "VARCHAR"),
+    ("noise_model", "VARCHAR"),
+    ("noise_rate", "DOUBLE"),
+    ("seed", "BIGINT"),
+    ("epochs", "INTEGER"),
+    ("epoch", "INTEGER"),  # last completed epoch
+    ("num_train", "BIGINT"),
+    ("num_test", "BIGINT"),
+    ("num_noisy", "BIGINT"),
+    ("num_classes", "INTEGER"),
+    ("clean_train_acc", "DOUBLE"),
+    ("noisy_train_acc", "DOUBLE"),
+    ("test_acc", "DOUBLE"),
+    ("memscope_version", "VARCHAR"),
+    ("torch_version", "VARCHAR"),
+    ("git_sha", "VARCHAR"),
+    ("sweep_id", "VARCHAR"),
+    ("tags", "JSON"),  # object
+    ("analyses", "JSON"),  # object: name -> {status, error, seconds}
+    ("plugin_errors", "JSON"),  # list
+    ("run_dir", "VARCHAR"),  # the run's directory
+)
+_COMPUTED = {"status", "recorded_status", "run_id", "run_dir", "error"}
+
+
+def sql_string(value: str) -> str:
+    """A SQL string literal (single quotes doubled)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def sql_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _root(home: Home) -> str:
+    return home.root.as_posix()
+
+
+def parquet_glob(home: Home, table: str) -> str:
+    return f"{_root(home)}/runs/*/{table}/*.parquet"
+
+
+def table_view_sql(home: Home, table: str) -> str:
+    return (
+        f"CREATE OR REPLACE VIEW {sql_identifier(table)} AS SELECT * FROM read_parquet("
+        f"{sql_string(parquet_glob(home, table))}, union_by_name = true, hive_partitioning = false)"
+    )
+
+
+def runs_view_sql(home: Home) -> str:
+    glob = f"{_root(home)}/runs/*/{RUN_JSON}"
+    fields = []
+    for name, sql_type in RUN_COLUMNS:
+        if name in _COMPUTED:
+            continue
+        if sql_type == "JSON":
+            expr = f"json_extract(j, '$.{name}')"
+        else:
+            expr = f"TRY_CAST(json_extract_string(j, '$.{name}') AS {sql_type})"
+        fields.append(f"{expr} AS {name}")
+    stale = f"INTERVAL {int(STALE_SECONDS)} SECOND"
+    select = []
+    for name, _ in RUN_COLUMNS:
+        if name == "run_id":
+            select.append("coalesce(json_extract_string(j, '$.run_id'), dir_name) AS run_id")
+        elif name == "status":
+            select.append(
+                "CASE WHEN NOT ok THEN 'crashed' "
+                "WHEN recorded_status = 'running' AND (updated_at IS NULL "
+                f"OR updated_at < now() - {stale}) THEN 'crashed' "
+                "ELSE coalesce(recorded_status, 'crashed') END AS status"
+            )
+        elif name == "error":
+            select.append("CASE WHEN ok THEN error ELSE 'run.json is unreadable' END AS error")
+        else:
+            select.append(name)
+    field_list = ",\n           ".join(fields)
+    run_json = RUN_JSON.replace(".", "\\.")  # as a regular expression
+    return f"""CREATE OR REPLACE VIEW runs AS
+WITH files AS (
+    SELECT filename AS path,
+           regexp_extract(filename, '/runs/([^/]+)/{run_json}$', 1) AS dir_name,
+           CASE WHEN json_valid(content) THEN json_type(content) = 'OBJECT' ELSE false END AS ok,
+           content
+    FROM read_text({sql_string(glob)})
+), checked AS (
+    -- an unreadable file becomes '{{}}' so no JSON function ever sees malformed text
+    SELECT path, dir_name, ok, CASE WHEN ok THEN content ELSE '{{}}' END AS j FROM files
+), parsed AS (
+    SELECT dir_name, ok, j,
+           regexp_replace(path, '/{run_json}$', '') AS run_dir,
+           json_extract_string(j, '$.status') AS recorded_status,
+           json_extract_string(j, '$.error') AS error,
+           {field_list}
+    FROM checked
+    WHERE NOT starts_with(dir_name, '_') AND NOT starts_with(dir_name, '.')  -- {SCHEMA_RUN}/, hidden
+)
+SELECT {', '.join(select)}
+FROM parsed"""
+
+
+def meta_view_sql(home: Home, tables: list[str]) -> str:
+    from memscope import __version__
+
+    built = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    table_list = "[" + ", ".join(sql_string(t) for t in tables) + "]::VARCHAR[]"
+    return (
+        f"CREATE OR REPLACE VIEW {META_VIEW} AS SELECT {sql_string(_root(home))} AS home, "
+        f"{CATALOG_VERSION} AS catalog_version, {sql_string(__version__)} AS memscope_version, "
+        f"{table_list} AS tables, TIMESTAMPTZ {sql_string(built)} AS built_at"
+    )
+
+
+def catalog_tables(home: Home) -> list[str]:
+    """The Parquet tables the catalog exposes (reserved names are skipped)."""
+    return [t for t in home.table_names() if t not in RESERVED_VIEWS]
+
+
+def catalog_statements(home: Home) -> list[str]:
+    """Every statement that defines the catalog (also used for an in-memory catalog)."""
+    tables = catalog_tables(home)
+    return [*(table_view_sql(home, t) for t in tables), runs_view_sql(home), meta_view_sql(home, tables)]
+
+
+def ensure_run_fixture(home: Home) -> None:
+    """``runs/_schema/run.json`` holding ``[]``: keeps the runs view's glob matching."""
+    import secrets
+
+    path = home.schema_dir / RUN_JSON
+    if path.is_file():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{RUN_JSON}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        tmp.write_text("[]\n", encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def define_catalog(conn: "duckdb.DuckDBPyConnection", home: Home) -> None:
+    """Create the catalog's views on ``conn`` (a fresh catalog file or an in-memory database)."""
+    for statement in catalog_statements(home):
+        conn.execute(statement)
+
+
+def refresh_catalog(home: Home) -> Path:
+    """Rebuild ``<home>/memscope.duckdb`` from scratch and swap it in atomically.
+
+    Safe to call while other processes read the old catalog or write runs: see the module
+    docstring. Raises :class:`StoreError` when the home cannot be written.
+    """
+    import secrets
+
+    import duckdb
+
+    target = home.catalog_path
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    wal = tmp.with_name(tmp.name + ".wal")
+    try:
+        ensure_run_fixture(home)
+        last_error: Exception | None = None
+        for _attempt in range(3):  # a part removed mid-build (runs rm, clear) is transient
+            tmp.unlink(missing_ok=True)
+            conn = duckdb.connect(
+                str(tmp),
+                config={
+                    "autoinstall_known_extensions": False,
+                    "autoload_known_extensions": False,
+                },
+            )
+            try:
+                conn.execute("SET enable_progress_bar = false")
+                define_catalog(conn, home)
+                conn.execute("CHECKPOINT")
+                last_error = None
+                break
+            except duckdb.IOException as exc:
+                last_error = exc
+            finally:
+                conn.close()
+        if last_error is not None:
+            raise StoreError(f"cannot build the catalog {target}: {last_error}")
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot write the catalog {target}: {exc.strerror or exc}; "
+            "choose a writable home with --home or MEMSCOPE_HOME"
+        ) from None
+    except duckdb.Error as exc:
+        raise StoreError(f"cannot build the catalog {target}: {exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+        wal.unlink(missing_ok=True)
+    return target
+
+
+def catalog_is_current(conn: "duckdb.DuckDBPyConnection", home: Home) -> bool:
+    """Whether a catalog opened on ``conn`` was built for this home, format and table set."""
+    import duckdb
+
+    try:
+        rows = conn.execute(f"SELECT home, catalog_version, tables FROM {META_VIEW}").fetchall()
+    except duckdb.Error:
+        return False
+    if len(rows) != 1:
+        return False
+    recorded_home, version, tables = rows[0]
+    return (
+        recorded_home == _root(home)
+        and version == CATALOG_VERSION
+        and list(tables or []) == catalog_tables(home)
+    )
+
+
+__all__ = [
+    "CATALOG_VERSION",
+    "META_VIEW",
+    "RESERVED_VIEWS",
+    "RUN_COLUMNS",
+    "catalog_is_current",
+    "catalog_statements",
+    "catalog_tables",
+    "define_catalog",
+    "ensure_run_fixture",
+    "refresh_catalog",
+]

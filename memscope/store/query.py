@@ -1,0 +1,508 @@
+"""Read-only SQL over all results: the one execution core behind ``memscope query`` and the
+TUI's SQL screen.
+
+Usage::
+
+    conn = open_connection(home, host)          # read-only, locked down, plugin macros
+    result = execute(conn, "SELECT * FROM runs", limit=500)
+    result.table        # pyarrow.Table (at most ``limit`` rows)
+    result.truncated    # True when more rows existed
+
+From a thread worker (the TUI), wrap the connection in a :class:`QueryHandle`;
+``handle.cancel()`` from any other thread interrupts the running statement, which then
+raises :class:`QueryError` with exit code 130.
+
+Two layers keep a query from changing anything:
+
+1. The statement check (:func:`read_only_statements`). DuckDB's own parser splits the SQL
+   and names each statement's type. Allowed: SELECT (with WITH, FROM-first, DESCRIBE, SHOW,
+   SUMMARIZE), EXPLAIN of an allowed statement, PIVOT/UNPIVOT, BEGIN/COMMIT/ROLLBACK, and
+   PRAGMA/CALL of the read-only pragmas and table functions. Refused: CREATE (also TEMP
+   objects and macros), INSERT, UPDATE, DELETE, MERGE, COPY (TO and FROM), EXPORT, IMPORT,
+   ATTACH, DETACH, DROP, ALTER, INSTALL, LOAD, SET, RESET, USE, PRAGMA x = y, VACUUM,
+   ANALYZE, CHECKPOINT, PREPARE/EXECUTE, and any call of a state-changing table function
+   (``checkpoint()``, ``enable_logging()``, ...), wherever it appears.
+2. The connection. The catalog file is opened ``read_only=True`` (nothing in it can change,
+   and ATTACH of a new or in-memory database fails), then:
+
+   - ``allowed_directories = ['<home>/']`` and ``enable_external_access = false``: files
+     outside the home cannot be read or written (``read_csv('/etc/passwd')``, ``glob('/*')``,
+     ``COPY ... TO '/tmp/x'`` fail with a Permission Error), no extension can be installed
+     or loaded from disk, secrets cannot be read, Python objects cannot be scanned;
+   - ``autoinstall_known_extensions = false``, ``autoload_known_extensions = false``,
+     ``allow_community_extensions = false``: no download, no implicit load;
+   - ``python_enable_replacements = false``: ``FROM some_python_variable`` does not scan the
+     caller's variables;
+   - ``temp_directory`` outside the home: a query that spills never writes into the home;
+   - ``lock_configuration = true`` last: no SET can undo any of the above.
+
+   ``allowed_directories`` also allows *writing* inside the home (DuckDB does not separate
+   the two), which is why layer 1 refuses COPY and EXPORT rather than relying on layer 2.
+
+If the catalog cannot be opened read-only (another tool holds it read-write, or it is stale
+in a home we cannot write), the same views are defined in an in-memory database instead, so
+queries keep working; the statement check is what refuses writes there.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Union
+
+from memscope.errors import ExitCode, QueryError, StoreError
+from memscope.store.home import Home
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+    from memscope.plugins import PluginHost
+
+#: Rows fetched per Arrow batch.
+BATCH_ROWS = 2048
+
+_READ_PRAGMAS = frozenset(
+    {
+        "collations",
+        "database_list",
+        "database_size",
+        "extension_versions",
+        "functions",
+        "metadata_info",
+        "platform",
+        "show",
+        "show_databases",
+        "show_tables",
+        "show_tables_expanded",
+        "storage_info",
+        "table_info",
+        "user_agent",
+        "version",
+    }
+)
+#: Table functions that change state; refused anywhere in a statement.
+_WRITING_FUNCTIONS = frozenset(
+    {
+        "add_grammar_extension",
+        "checkpoint",
+        "copy_database",
+        "create_external_resource",
+        "deregister_external_resource",
+        "destroy_external_resource",
+        "disable_logging",
+        "disable_profiling",
+        "enable_logging",
+        "enable_profiling",
+        "force_checkpoint",
+        "import_database",
+        "json_execute_serialized_sql",
+        "register_external_resource",
+        "register_external_resource_type",
+        "remove_grammar_extension",
+        "truncate_duckdb_logs",
+    }
+)
+_PATTERNS = {  # compiled on first use: start-up time is part of the CLI's contract
+    "comments": (r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.S),
+    "explain": (r"^explain\b\s*(?:\(.*?\)\s*|analy[sz]e\b\s*)?", re.I | re.S),
+    "first_word": (r"^([a-z_][a-z0-9_]*)", re.I),
+    "call": (r"^call\s+([a-z_][a-z0-9_]*)", re.I),
+    "pragma": (r"^pragma\s+([a-z_][a-z0-9_]*)", re.I),
+}
+
+
+@functools.cache
+def _re(name: str) -> "re.Pattern[str]":
+    pattern, flags = _PATTERNS[name]
+    return re.compile(pattern, flags)
+
+
+_HINT = (
+    "memscope query is read-only; use SELECT, WITH, FROM, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN, "
+    "or PRAGMA/CALL of read-only functions"
+)
+
+
+@dataclass
+class QueryResult:
+    """What a statement returned: at most ``limit`` rows as Arrow, and whether more existed."""
+
+    table: "pa.Table"
+    columns: list[str]
+    types: list[str]  # DuckDB type names (``JSON`` is an Arrow string: see ``types``)
+    truncated: bool
+    elapsed: float  # seconds, parse to last row fetched
+    statements: int = 1  # how many statements ran (the result is the last one's)
+
+    @property
+    def num_rows(self) -> int:
+        return self.table.num_rows
+
+
+# --------------------------------------------------------------------------- statement check
+
+
+def _strip(sql: str) -> str:
+    return _re("comments").sub("", sql, count=1).strip().rstrip(";").strip()
+
+
+def _snippet(sql: str, width: int = 60) -> str:
+    text = " ".join(_strip(sql).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _refuse(kind: str, sql: str) -> QueryError:
+    return QueryError(f"refused {kind} statement: {_snippet(sql)}\n{_HINT}")
+
+
+def _parse(sql: str, conn: Any = None) -> list[Any]:
+    import duckdb
+
+    try:
+        # conn.extract_statements reuses an open database; the module-level function
+        # would first create duckdb's default connection (~20 ms of start-up).
+        return list((conn if conn is not None else duckdb).extract_statements(sql))
+    except duckdb.Error as exc:
+        raise QueryError(str(exc)) from None
+
+
+def _check_functions(sql: str) -> None:
+    import duckdb
+
+    try:
+        tokens = duckdb.tokenize(sql)
+    except Exception:  # the parser accepted it; tokenizing is best effort
+        return
+    for i, (start, kind) in enumerate(tokens):
+        if kind.name not in ("identifier", "keyword"):
+            continue
+        end = tokens[i + 1][0] if i + 1 < len(tokens) else len(sql)
+        word = sql[start:end].strip().strip('"').lower()
+        if word in _WRITING_FUNCTIONS and i + 1 < len(tokens) and sql[tokens[i + 1][0]] == "(":
+            raise QueryError(f"refused a call of {word}(), which changes the database\n{_HINT}")
+
+
+def _check_one(statement: Any, conn: Any = None, depth: int = 0) -> None:
+    sql = statement.query
+    body = _strip(sql)
+    try:
+        kind = statement.type.name
+    except ValueError:  # a statement type this Python client does not know yet
+        raise QueryError(f"refused a statement memscope cannot classify: {_snippet(sql)}\n{_HINT}") from None
+    first = (_re("first_word").match(body) or [None, ""])[1].lower() if body else ""
+    if kind == "SELECT":
+        pass
+    elif kind == "EXPLAIN" and depth == 0:
+        inner = _re("explain").sub("", body, count=1)
+        inner_statements = _parse(inner, conn)
+        if len(inner_statements) != 1:
+            raise _refuse("EXPLAIN", sql)
+        _check_one(inner_statements[0], conn, depth + 1)
+    elif kind == "MULTI" and first in ("pivot", "unpivot", "pivot_wider", "pivot_longer"):
+        pass
+    elif kind == "TRANSACTION":
+        pass
+    elif kind == "PRAGMA" and first == "pragma":
+        m = _re("pragma").match(body)
+        if not m or m.group(1).lower() not in _READ_PRAGMAS:
+            raise _refuse("PRAGMA", sql)
+    elif kind == "CALL":
+        m = _re("call").match(body)
+        name = m.group(1).lower() if m else "checkpoint"
+        if name in _WRITING_FUNCTIONS or not (
+            name.startswith("pragma_") or name.startswith("duckdb_") or name.startswith("parquet_")
+            or name in ("range", "generate_series", "glob", "read_parquet", "read_csv", "read_json", "summary")
+        ):
+            raise _refuse("CALL", sql)
+    else:
+        words = body.lower().split()[:2]
+        if kind == "LOAD":
+            label = "INSTALL" if "install" in words else "LOAD"
+        elif kind in ("SET", "PRAGMA", "VACUUM") and first:
+            label = first.upper()  # SET, RESET, USE, PRAGMA x = y, IMPORT, COPY .. DATABASE, ANALYZE
+        else:
+            label = kind.replace("_", " ")
+        raise _refuse(label, sql)
+    _check_functions(sql)
+
+
+def read_only_statements(sql: str, conn: "duckdb.DuckDBPyConnection | None" = None) -> list[str]:
+    """Split ``sql`` into statements and check that each one only reads.
+
+    Returns the statements' texts; raises :class:`QueryError` for a parse error (DuckDB's
+    message, caret line included) or for a statement that could write. Pass an open
+    ``conn`` to parse with it (faster than DuckDB's module-level parser on first use).
+    """
+    statements = _parse(sql, conn)
+    if not statements:
+        raise QueryError("no SQL statement given", exit_code=ExitCode.USAGE)
+    for statement in statements:
+        _check_one(statement, conn)
+    return [s.query for s in statements]
+
+
+def is_read_only_statement(sql: str) -> bool:
+    """True when ``sql`` parses and every statement in it only reads."""
+    try:
+        read_only_statements(sql)
+    except QueryError:
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------- connections
+
+
+def _as_home(home: Union[Home, str, Path]) -> Home:
+    return home if isinstance(home, Home) else Home(home)
+
+
+def _base_config() -> dict[str, Any]:
+    import tempfile
+
+    return {
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+        "allow_community_extensions": False,
+        "python_enable_replacements": False,
+        "temp_directory": str(Path(tempfile.gettempdir()) / "memscope-duckdb"),
+    }
+
+
+def _open_catalog(home: Home) -> "duckdb.DuckDBPyConnection | None":
+    """The catalog file, read-only, if it is current (refreshing it once if not)."""
+    import duckdb
+
+    from memscope.store.catalog import catalog_is_current, refresh_catalog
+
+    for attempt in range(2):
+        conn = None
+        if home.catalog_path.is_file():
+            try:
+                conn = duckdb.connect(str(home.catalog_path), read_only=True, config=_base_config())
+            except duckdb.Error:
+                conn = None  # locked by a read-write client, or not a DuckDB file
+        if conn is not None and catalog_is_current(conn, home):
+            return conn
+        if conn is not None:
+            conn.close()
+        if attempt == 0:
+            try:
+                refresh_catalog(home)
+            except StoreError:
+                return None
+    return None
+
+
+def _memory_catalog(home: Home) -> "duckdb.DuckDBPyConnection":
+    import duckdb
+
+    from memscope.store.catalog import define_catalog
+
+    conn = duckdb.connect(":memory:", config=_base_config())
+    try:
+        define_catalog(conn, home)
+    except duckdb.Error as exc:
+        conn.close()
+        raise StoreError(f"cannot read the results in {home.root}: {exc}") from None
+    return conn
+
+
+def lock_down(conn: "duckdb.DuckDBPyConnection", home: Home) -> None:
+    """Confine ``conn`` to reading files under the home, then lock its configuration.
+
+    Connections to the same catalog file in one process share one DuckDB instance (the
+    TUI may hold several); the first one locks it, later ones check the lock is ours.
+    """
+    import duckdb
+
+    from memscope.store.catalog import sql_string
+
+    root = home.root.as_posix().rstrip("/") + "/"
+    ((locked,),) = conn.execute("SELECT current_setting('lock_configuration')").fetchall()
+    if not locked:
+        try:  # per-connection display setting, still adjustable once locked
+            conn.execute("SET allowed_configs = ['enable_progress_bar']")
+        except duckdb.Error:
+            pass  # an older DuckDB without allowed_configs
+        conn.execute(f"SET allowed_directories = [{sql_string(root)}]")
+        conn.execute("SET enable_external_access = false")
+        conn.execute("SET enable_progress_bar = false")
+        conn.execute("SET lock_configuration = true")
+        return
+    ((external, allowed),) = conn.execute(
+        "SELECT current_setting('enable_external_access'), current_setting('allowed_directories')"
+    ).fetchall()
+    if external or root not in list(allowed or []):
+        raise StoreError(f"the catalog of {home.root} is already open in this process with other settings")
+    try:
+        conn.execute("SET enable_progress_bar = false")  # it would draw on the terminal
+    except duckdb.Error:
+        pass
+
+
+def open_connection(home: Union[Home, str, Path], host: "PluginHost | None" = None) -> "duckdb.DuckDBPyConnection":
+    """A locked-down, read-only connection with every table and the ``runs`` view.
+
+    Creates the home if it does not exist (:class:`StoreError` if it cannot), rebuilds a
+    stale catalog, and lets plugins define macros (``host.prepare_connection``) before the
+    configuration is locked. The caller closes the connection.
+    """
+    home = _as_home(home)
+    if not home.exists():
+        home.ensure()
+    conn = _open_catalog(home) or _memory_catalog(home)
+    try:
+        if host is not None:
+            host.prepare_connection(conn, str(home.root))
+        lock_down(conn, home)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+# --------------------------------------------------------------------------- execution
+
+
+def _error(exc: BaseException) -> QueryError:
+    import duckdb
+
+    if isinstance(exc, duckdb.InterruptException):
+        return QueryError("query interrupted", exit_code=ExitCode.INTERRUPTED)
+    return QueryError(str(exc).rstrip())
+
+
+def _relation(conn: "duckdb.DuckDBPyConnection", text: str) -> Any:
+    """``conn.sql(text)``: a lazy relation that streams. Its binder errors lack DuckDB's
+    caret line, so on such an error the statement is bound again through ``execute``
+    (which fails the same way, before running anything) to get the full message."""
+    import duckdb
+
+    try:
+        return conn.sql(text)
+    except duckdb.Error as exc:
+        if "\nLINE " in str(exc):
+            raise
+        try:
+            conn.execute(text)
+        except duckdb.Error as detailed:
+            if type(detailed) is type(exc):
+                raise detailed from None
+        else:  # it ran this time: drop the pending result, report the first error
+            abort = getattr(conn, "abort", None)
+            if abort is not None:
+                abort()
+        raise
+
+
+def _run(conn: "duckdb.DuckDBPyConnection", sql: str, limit: int | None) -> QueryResult:
+    import duckdb
+    import pyarrow as pa
+
+    started = time.perf_counter()
+    statements = read_only_statements(sql, conn)
+    relation = None
+    try:
+        for text in statements:
+            # Earlier statements are bound (and run when they are not queries, e.g. BEGIN),
+            # but only the last one's rows are fetched.
+            relation = _relation(conn, text)
+        if relation is None:  # a statement without a result (BEGIN, COMMIT)
+            table = pa.table({})
+            return QueryResult(table, [], [], False, time.perf_counter() - started, len(statements))
+        columns = list(relation.columns)
+        types = [str(t) for t in relation.types]
+        reader = relation.to_arrow_reader(BATCH_ROWS if not limit else max(1, min(BATCH_ROWS, limit + 1)))
+        batches = []
+        rows = 0
+        truncated = False
+        try:
+            for batch in reader:
+                if limit and rows + batch.num_rows > limit:
+                    batches.append(batch.slice(0, limit - rows))
+                    rows = limit
+                    truncated = True
+                    break
+                batches.append(batch)
+                rows += batch.num_rows
+        finally:
+            reader.close()
+        table = pa.Table.from_batches(batches, schema=reader.schema)
+    except duckdb.Error as exc:
+        raise _error(exc) from None
+    except KeyboardInterrupt:
+        conn.interrupt()
+        raise
+    return QueryResult(table, columns, types, truncated, time.perf_counter() - started, len(statements))
+
+
+def execute(
+    conn_or_home: "duckdb.DuckDBPyConnection | Home | str | Path",
+    sql: str,
+    limit: int | None = None,
+    *,
+    host: "PluginHost | None" = None,
+) -> QueryResult:
+    """Check and run ``sql``; return the last statement's result, at most ``limit`` rows.
+
+    ``limit`` of None or 0 fetches every row. Given a home (or its path) instead of a
+    connection, opens one (with ``host``'s macros) and closes it afterwards. Raises
+    :class:`QueryError` (DuckDB's message, caret line included; exit code 1, or 130 when
+    interrupted) and :class:`StoreError` when the results cannot be read.
+    """
+    if isinstance(conn_or_home, (Home, str, Path)):
+        conn = open_connection(conn_or_home, host)
+        try:
+            return _run(conn, sql, limit)
+        finally:
+            conn.close()
+    return _run(conn_or_home, sql, limit)
+
+
+class QueryHandle:
+    """One connection for a thread worker, cancellable from any other thread.
+
+    The TUI runs ``handle.execute(sql)`` in a worker thread and calls ``handle.cancel()``
+    from the UI thread; the worker then gets a :class:`QueryError` with exit code 130.
+    Statements on one handle run one at a time.
+    """
+
+    def __init__(self, home: Union[Home, str, Path], host: "PluginHost | None" = None):
+        self.home = _as_home(home)
+        self.conn = open_connection(self.home, host)
+        self._lock = threading.Lock()
+
+    def execute(self, sql: str, limit: int | None = None) -> QueryResult:
+        with self._lock:
+            return _run(self.conn, sql, limit)
+
+    def cancel(self) -> None:
+        """Interrupt the statement in flight (no-op when idle). Thread-safe."""
+        self.conn.interrupt()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "QueryHandle":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+__all__ = [
+    "BATCH_ROWS",
+    "QueryHandle",
+    "QueryResult",
+    "execute",
+    "is_read_only_statement",
+    "lock_down",
+    "open_connection",
+    "read_only_statements",
+]
