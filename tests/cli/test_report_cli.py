@@ -1,0 +1,269 @@
+"""``memscope report``: every section on a finished tiny run (rewinding and retraining for real,
+the other analyses' tables hand-written), stdout is the report, stderr stays empty, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from memscope.cli.app import app
+from memscope.report import Note, Section, build_report, register_section
+from memscope.report import sections as report_sections
+from memscope.report.sections import spread
+from memscope.store.home import Home
+from memscope.store.writer import RunWriter
+
+LAYERS = ["conv1", "conv2", "conv3", "fc"]
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    """(home, run_id): a real 3-epoch run with rewinding and retraining, plus hand-written parts."""
+    import pyarrow as pa
+
+    from memscope.config import load_config
+    from memscope.plugins import PluginHost
+    from memscope.train.runner import Run
+
+    root = tmp_path_factory.mktemp("home")
+    cfg = load_config(
+        None,
+        [
+            'data.dataset="synthetic"',
+            'model.name="cnn"',
+            "model.width=0.5",
+            "train.epochs=3",
+            "train.batch_size=64",
+            'analyses=["rewinding", "retraining"]',
+            'analysis.rewinding.layers=["conv1", "fc"]',
+            "analysis.retraining.epochs=2",
+            'analysis.retraining.layers=["conv2", "fc"]',
+        ],
+    )
+    home = Home(root).ensure()
+    run = Run(cfg, home, PluginHost(None), progress=False)
+    run_id = run.start()
+    result = run.execute()
+    assert result.status == "completed", result.analyses
+    writer = RunWriter(home, run_id)
+    cos = {1: -0.5, 2: -0.4, 3: -0.3}
+    for epoch in (1, 2, 3):
+        writer.write(
+            "layer_epochs",
+            {
+                "epoch": [epoch] * 4,
+                "layer_index": [0, 1, 2, 3],
+                "layer": LAYERS,
+                "clean_norm": [1.0, 2.0, 3.0, 4.0],
+                "noisy_norm": [0.5, 1.0, 1.5, 2.0],
+                "total_norm": [1.2, 2.2, 3.2, 4.2],
+                "clean_norm_per_example": [0.01, 0.02, 0.03, 0.04],
+                "noisy_norm_per_example": [0.05, 0.1, 0.15, 0.2],
+                "cosine": [cos[epoch]] * 4,
+                "cosine_paper": [cos[epoch] - 0.1] * 4,
+            },
+        )
+    writer.write(
+        "neuron_flips",
+        {
+            "example": [0, 1, 2, 3, 4, 5],
+            "is_noisy": [True, True, True, False, False, False],
+            "flipped": [True, True, True, True, True, False],
+            "neurons_to_flip": [1, 2, 3, 7, 9, None],
+            "new_pred": [0, 1, 2, 3, 0, 1],
+            "clean_acc_after": [0.9] * 6,
+            "noisy_acc_after": [0.8] * 6,
+            "test_acc_after": [0.7] * 6,
+        },
+    )
+    writer.write(
+        "neuron_flip_steps",
+        {
+            "example": [0, 1, 1, 3, 3, 3, 5],
+            "step": [0, 0, 1, 0, 1, 2, 0],
+            "layer_index": [1, 1, 2, 0, 1, 3, 0],
+            "layer": ["conv2", "conv2", "conv3", "conv1", "conv2", "fc", "conv1"],
+            "unit": [4, 5, 6, 7, 8, 9, 10],
+            "score": [0.1] * 7,
+        },
+    )
+    writer.write(
+        "etd_evals",
+        {
+            "mode": ["dropped", "kept"],
+            "clean_train_acc": [0.955, 0.991],
+            "noisy_train_acc": [0.031, 0.987],
+            "noisy_train_true_acc": [0.612, 0.004],
+            "test_acc": [0.812, 0.794],
+        },
+    )
+    writer.write(
+        "example_scores",
+        {"analysis": ["forgetting"] * 4, "example": [0, 1, 10, 11], "metric": ["forgets"] * 4, "value": [5.0, 7.0, 1.0, 1.0]},
+    )
+    writer.declare_table("myplugin_stats", pa.schema([("example", pa.int64()), ("score", pa.float64())]))
+    writer.write("myplugin_stats", {"example": [1, 2, 3], "score": [0.1, 0.2, 0.3]})
+    return home, run_id
+
+
+def report(*args: str):
+    return CliRunner().invoke(app, ["report", *args])
+
+
+def test_report_shows_every_section(full_run):
+    home, run_id = full_run
+    result = report(run_id, "--home", str(home.root), "--width", "120")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""
+    out = result.stdout
+    for title in (
+        f"Run {run_id}",
+        "Training",
+        "Examples: when they are learned",
+        "Gradients: clean vs noisy examples",
+        "Layer rewinding",
+        "Layer retraining",
+        "Neuron flipping",
+        "Example-tied dropout",
+        "Per-example scores",
+        "Tables",
+    ):
+        assert title in out, title
+    assert "status                completed" in out or "completed" in out
+    assert "synthetic" in out and "3/3 epochs" in out
+    # gradients: the last epoch's cosine, the per-example ratio, "all layers" combined
+    assert "-0.300" in out and "all layers" in out and "5.0" in out
+    # rewinding: init and every checkpoint as columns, and the final column
+    assert "init" in out and "ep 1" in out and "final" in out
+    # retraining: 2 epochs for conv2 and fc only
+    assert "conv2" in out and "fc" in out
+    # neuron flipping: noisy median 2, clean median 8 over the flipped, 1 of 3 clean not flipped
+    assert "2.0" in out and "8.0" in out and "33.3%" in out
+    assert "not flipped" in out and "where the zeroed neurons sit" in out
+    # ETD: kept before dropped, and the one-line summary
+    assert out.index("kept") < out.index("dropped")
+    assert "noisy-train 0.987 -> 0.031" in out
+    # example scores: mean 3.5, clean (ids 10, 11 are not train examples here) vs noisy split
+    assert "forgetting" in out and "forgets" in out and "3.5" in out
+    # the generic tables section names the plugin table and its row count
+    assert "myplugin_stats" in out and "plugin" in out
+    assert "┌" in out  # plotext plots
+
+
+def test_plots_can_be_left_out(full_run):
+    home, run_id = full_run
+    result = report(run_id, "--home", str(home.root), "--no-plots")
+    assert result.exit_code == 0
+    assert "┌" not in result.stdout and "Layer rewinding" in result.stdout
+
+
+def test_width_is_respected(full_run):
+    home, run_id = full_run
+    result = report(run_id, "--home", str(home.root), "--width", "72")
+    assert result.exit_code == 0
+    widest = max(len(line) for line in result.stdout.splitlines())
+    assert widest <= 72
+
+
+def test_markdown(full_run):
+    home, run_id = full_run
+    result = report(run_id, "--home", str(home.root), "--format", "markdown")
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    assert out.startswith(f"# memscope report: {run_id}")
+    assert "## Layer rewinding" in out and "| layer |" in out and "```text" in out
+    assert "\x1b[" not in out
+
+
+def test_unknown_run_is_a_usage_error(full_run):
+    home, _ = full_run
+    result = report("no-such-run", "--home", str(home.root))
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "no run 'no-such-run'" in result.stderr and "memscope runs list" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_bad_format_is_a_usage_error(full_run):
+    home, run_id = full_run
+    result = report(run_id, "--home", str(home.root), "--format", "html")
+    assert result.exit_code == 2 and "markdown" in result.stderr
+
+
+def test_a_run_with_epochs_only_still_reports(home, make_run):
+    make_run("fake-run", epochs=3)
+    result = report("fake-run", "--home", str(home.root))
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""
+    out = result.stdout
+    assert "Training" in out and "Tables" in out and "Not in this run yet" in out
+    assert "Examples: when they are learned" in out and "100.0%" in out
+    assert "memscope analyze fake-run -a rewinding" in out
+    for absent in ("Layer rewinding", "Layer retraining", "Neuron flipping", "Example-tied dropout", "Gradients"):
+        assert absent not in out
+
+
+def test_long_runs_show_about_ten_epochs(home, make_run):
+    make_run("long-run", epochs=50)
+    rep = build_report(home, "long-run")
+    table = rep.section("training").blocks[0]
+    assert len(table.rows) == 10
+    assert table.rows[0][0] == 1 and table.rows[-1][0] == 50
+    assert table.caption == "10 of 50 epochs shown"
+    assert spread(3, 10) == [0, 1, 2] and spread(50, 10)[-1] == 49
+
+
+def test_a_failing_section_is_isolated(home, make_run):
+    make_run("fake-run")
+
+    def broken(data):
+        raise RuntimeError("boom")
+
+    def extra(data):
+        return Section("extra", "Extra section", [Note("from a plugin")])
+
+    rep = build_report(home, "fake-run", sections=[*report_sections.SECTIONS, ("broken", broken), ("extra", extra)])
+    assert rep.warnings == ["report section 'broken' failed: RuntimeError: boom"]
+    assert rep.section("broken").blocks[0].text.endswith("boom")
+    assert rep.section("extra") is not None and rep.section("training") is not None
+
+
+def test_register_section(home, make_run):
+    make_run("fake-run")
+
+    def extra(data):
+        return Section("extra", "Extra section", [Note(f"{data.count('epochs')} epochs")])
+
+    register_section("extra_test", extra, before="training")
+    try:
+        with pytest.raises(ValueError, match="already registered"):
+            register_section("extra_test", extra)
+        keys = [s.key for s in build_report(home, "fake-run").sections]
+        assert keys.index("extra") == keys.index("run") + 1
+        result = report("fake-run", "--home", str(home.root))
+        assert "Extra section" in result.stdout and "2 epochs" in result.stdout
+    finally:
+        report_sections.SECTIONS[:] = [(k, b) for k, b in report_sections.SECTIONS if k != "extra_test"]
+
+
+def test_the_report_imports_neither_torch_nor_textual(home, make_run):
+    make_run("fake-run")
+    code = (
+        "import json, sys\n"
+        "from memscope.cli.app import main\n"
+        "try:\n"
+        "    main(['report', 'fake-run', '--home', sys.argv[1]])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'textual', 'timm', 'torchvision'))\n"
+        "sys.stderr.write('HEAVY=' + json.dumps(heavy))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(home.root)], capture_output=True, text=True, timeout=120, env=dict(os.environ))
+    assert "Training" in proc.stdout, proc.stderr
+    heavy = json.loads(proc.stderr.split("HEAVY=")[-1])
+    assert heavy == []
