@@ -7,6 +7,7 @@ import them inside their function bodies.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated, Optional
 
@@ -43,6 +44,11 @@ def root(
     plugins_dir: common.PluginsDirOption = None,
 ) -> None:
     """Without a command, open the terminal app."""
+    # Root-level --home/--plugins-dir apply to every sub-command (and to the runs it starts).
+    if home is not None:
+        os.environ["MEMSCOPE_HOME"] = str(home.expanduser().absolute())
+    if plugins_dir is not None:
+        os.environ["MEMSCOPE_PLUGINS_DIR"] = str(plugins_dir.expanduser().absolute())
     if ctx.invoked_subcommand is None:
         from memscope.cli.tui import open_app
 

@@ -1,0 +1,139 @@
+"""The memscope terminal app: sections as Textual modes, one factory for the CLI and the tests.
+
+Start-up reads nothing heavy: each screen loads its data in thread workers (DuckDB, run
+directories, plugins) that post past-tense messages back. torch is never imported here.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.screen import Screen
+
+from memscope.errors import MemscopeError
+from memscope.store.home import Home, resolve_home
+from memscope.tui import data
+from memscope.tui.screens.detail import RunDetailScreen
+from memscope.tui.screens.examples import ExamplesScreen
+from memscope.tui.screens.help import HelpScreen
+from memscope.tui.screens.layers import LayersScreen
+from memscope.tui.screens.new_run import NewRunScreen
+from memscope.tui.screens.plugins import PluginsScreen
+from memscope.tui.screens.runs import RunsScreen
+from memscope.tui.screens.sql import SqlScreen
+from memscope.tui.widgets.mode_bar import SECTIONS
+
+if TYPE_CHECKING:
+    from memscope.plugins import PluginHost
+
+DARK_THEME = "textual-dark"
+LIGHT_THEME = "textual-light"
+
+
+class MemscopeApp(App[None]):
+    """Runs, New run, Run detail, Examples, Layers & neurons, SQL and Plugins."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "memscope"
+    MODES = {
+        "runs": RunsScreen,
+        "new": NewRunScreen,
+        "detail": RunDetailScreen,
+        "examples": ExamplesScreen,
+        "layers": LayersScreen,
+        "sql": SqlScreen,
+        "plugins": PluginsScreen,
+    }
+    DEFAULT_MODE = "runs"
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+        Binding("f1", "help", "Help"),
+        Binding("ctrl+t", "toggle_theme", "Theme", show=False),
+        *[Binding(key, f"switch_mode('{mode}')", label, show=False) for mode, key, label in SECTIONS],
+    ]
+
+    run_id: reactive[str | None] = reactive(None)
+    """The selected run: Run detail, Examples and Layers show it."""
+
+    def __init__(self, home: Home, plugins_dir: str | Path | None = None, *, refresh_interval: float = 1.5,
+                 theme: str = DARK_THEME, show_timings: bool = True) -> None:
+        super().__init__()
+        self.show_timings = show_timings  # query/page times in status lines (off for snapshots)
+        self.home = home
+        self.plugins_dir = plugins_dir
+        self.refresh_interval = refresh_interval
+        self.store = data.Store(home, self.plugin_host)
+        self.images = data.DatasetImages(home, self.plugin_host)
+        self.launches: list[data.Launch] = []
+        self._host: "PluginHost | None" = None
+        self._host_lock = threading.Lock()
+        self.theme = theme
+
+    # ------------------------------------------------------------------ services for workers
+
+    def plugin_host(self) -> "PluginHost":
+        """The plugin host (loads plugins once; call from a worker: plugins may be slow)."""
+        with self._host_lock:
+            if self._host is None:
+                from memscope.plugins import get_host
+
+                self._host = get_host(self.plugins_dir)
+            return self._host
+
+    def report_error(self, error: BaseException | str, title: str = "error") -> None:
+        """Show an error without leaving the app (thread-safe)."""
+        if isinstance(error, MemscopeError):
+            text = error.message
+        elif isinstance(error, BaseException):
+            text = f"{error.__class__.__name__}: {error}"
+        else:
+            text = str(error)
+        if threading.get_ident() == self._thread_id:
+            self.notify(text, title=title, severity="error", timeout=10, markup=False)
+        else:
+            self.call_from_thread(self.notify, text, title=title, severity="error", timeout=10, markup=False)
+
+    def reap(self) -> None:
+        """Collect exited launches (no zombies while the app stays open)."""
+        for launch in list(self.launches):
+            if launch.process.poll() is not None:
+                self.launches.remove(launch)
+
+    def select_run(self, run_id: str | None, mode: str | None = None) -> None:
+        self.run_id = run_id
+        if mode is not None:
+            self.switch_mode(mode)
+
+    # ------------------------------------------------------------------ actions
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def action_toggle_theme(self) -> None:
+        self.theme = LIGHT_THEME if self.theme == DARK_THEME else DARK_THEME
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for mode, key, label in SECTIONS:
+            yield SystemCommand(f"Go to {label}", f"Switch to the {label} section (key {key})",
+                                lambda mode=mode: self.switch_mode(mode))
+        yield SystemCommand("Help", "Every key of every section (F1)", self.action_help)
+        yield SystemCommand("Toggle light/dark theme", "Switch between the light and dark themes (ctrl+t)",
+                            self.action_toggle_theme)
+
+    def on_unmount(self) -> None:
+        self.store.close()
+
+
+def create_app(home: str | Path | Home | None = None, plugins_dir: str | Path | None = None,
+               **options: Any) -> MemscopeApp:
+    """The app for a home (``--home`` / MEMSCOPE_HOME / the user data dir) and plugins dir."""
+    resolved = home if isinstance(home, Home) else resolve_home(home)
+    return MemscopeApp(resolved, plugins_dir, **options)

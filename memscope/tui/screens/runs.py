@@ -1,0 +1,371 @@
+"""Runs: every run in the home, live; sort, filter, mark, compare, cancel, delete."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.widgets import DataTable, Footer, Input, Label
+
+from memscope.tui import data
+from memscope.tui.screens.base import SectionScreen
+from memscope.tui.screens.dialogs import ConfirmScreen
+from memscope.tui.widgets.mode_bar import ModeBar
+from memscope.tui.widgets.plots import sparkline
+
+#: (column key, header, width or None) of the runs table.
+COLUMNS = (
+    ("mark", " ", 1),
+    ("run_id", "run", None),
+    ("status", "status", None),
+    ("progress", "epoch", None),
+    ("noise", "noise", None),
+    ("seed", "seed", None),
+    ("clean_train_acc", "clean", None),
+    ("noisy_train_acc", "noisy", None),
+    ("test_acc", "test", None),
+    ("curve", "noisy-train", None),
+    ("data", "data / model", None),
+    ("created_at", "started", None),
+)
+SORTABLE = ("run_id", "status", "progress", "noise", "seed", "clean_train_acc",
+            "noisy_train_acc", "test_acc", "data", "created_at")
+STATUS_STYLE = {"running": "accent", "completed": "success", "cancelled": "warning", "failed": "error", "crashed": "error"}
+
+
+def status_text(app, status: str) -> Text:
+    variable = STATUS_STYLE.get(status, "foreground")
+    color = app.theme_variables.get(variable, "")
+    return Text(status, style=f"bold {color}" if color else "bold")
+
+
+def short_id(run_id: str) -> str:
+    """``20260105-120000-digits-cnn-3fa2`` -> ``digits-cnn-3fa2`` (the start time has its own column)."""
+    parts = run_id.split("-", 2)
+    if len(parts) == 3 and parts[0].isdigit() and parts[1].isdigit():
+        return parts[2]
+    return run_id
+
+
+def _acc(value) -> str:
+    return "-" if value is None or value != value else f"{value:.3f}"[1:] if 0 <= value < 1 else f"{value:.2f}"
+
+
+def _sort_value(run: data.RunRow, key: str):
+    if key == "progress":
+        return (run.epoch / run.epochs) if run.epochs else 0.0
+    if key == "noise":
+        return (str(run.get("noise_model", "")), float(run.get("noise_rate", 0.0) or 0.0))
+    if key == "data":
+        return (str(run.get("dataset", "")), str(run.get("model", "")))
+    if key in ("run_id",):
+        return run.run_id
+    if key == "status":
+        return run.status
+    value = run.info.get(key)
+    if value is None:
+        return (1, 0)
+    return (0, value)
+
+
+def matches(run: data.RunRow, query: str) -> bool:
+    """``status:running dataset:digits cnn``: key:value terms and free words, all must match."""
+    for term in query.lower().split():
+        if ":" in term:
+            key, _, value = term.partition(":")
+            field = {"noise": "noise_model"}.get(key, key)
+            actual = run.status if field == "status" else str(run.info.get(field, ""))
+            if value not in actual.lower():
+                return False
+        else:
+            hay = " ".join(str(run.info.get(k, "")) for k in ("name", "dataset", "model", "noise_model")) + " " + run.run_id + " " + run.status
+            if term not in hay.lower():
+                return False
+    return True
+
+
+class RunsScreen(SectionScreen):
+    MODE = "runs"
+    HELP_TITLE = "Runs"
+    LIVE = True
+    BINDINGS = [
+        Binding("enter", "open", "Open", show=True),
+        Binding("space", "mark", "Mark"),
+        Binding("c", "compare", "Compare"),
+        Binding("x", "cancel_run", "Cancel run"),
+        Binding("delete,d", "delete", "Delete"),
+        Binding("s", "sort", "Sort"),
+        Binding("S", "reverse", "Reverse sort", show=False),
+        Binding("slash", "filter", "Filter"),
+        Binding("e", "examples", "Examples", show=False),
+        Binding("l", "layers", "Layers", show=False),
+        Binding("n", "app.switch_mode('new')", "New run"),
+        Binding("r", "reload", "Refresh", show=False),
+    ]
+
+    @dataclass
+    class RunsLoaded(Message):
+        runs: list[data.RunRow]
+        curves: dict[str, list[float]]
+
+    @dataclass
+    class RunsDeleted(Message):
+        run_ids: list[str]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.runs: list[data.RunRow] = []
+        self.curves: dict[str, list[float]] = {}
+        self.marked: set[str] = set()
+        self.sort_key = "run_id"
+        self.sort_reverse = True
+        self.loaded = False
+
+    def compose(self) -> ComposeResult:
+        yield ModeBar(self.MODE)
+        with Horizontal(id="runs-bar", classes="toolbar"):
+            yield Input(placeholder="/ filter: words or status:running dataset:digits model:cnn", id="runs-filter", compact=True)
+            yield Label("", id="runs-summary")
+        yield Label("loading runs…", id="runs-empty", classes="empty-note")
+        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        table = self.query_one(DataTable)
+        for key, label, width in COLUMNS:
+            table.add_column(label, key=key, width=width)
+        table.focus()
+        self.load()
+
+    def tick(self) -> None:
+        self.mapp.reap()
+        self.load()
+
+    @work(thread=True, exclusive=True, group="runs-load", exit_on_error=False)
+    def load(self) -> None:
+        runs = data.list_runs(self.mapp.home)
+        curves: dict[str, list[float]] = {}
+        if runs:
+            try:
+                curves = self.mapp.store.curves("noisy_train_acc")
+            except Exception:  # noqa: BLE001 - sparklines are optional; the list must show
+                curves = {}
+        self.post_message(self.RunsLoaded(runs, curves))
+
+    def on_runs_screen_runs_loaded(self, message: RunsLoaded) -> None:
+        self.runs = message.runs
+        self.curves = message.curves
+        self.loaded = True
+        ids = {r.run_id for r in self.runs}
+        self.marked &= ids
+        if self.mapp.run_id is None and self.runs:
+            self.mapp.run_id = self.runs[0].run_id
+        elif self.mapp.run_id is not None and self.mapp.run_id not in ids:
+            self.mapp.run_id = self.runs[0].run_id if self.runs else None
+        self.render_table()
+
+    def visible_runs(self) -> list[data.RunRow]:
+        query = self.query_one("#runs-filter", Input).value.strip()
+        runs = [r for r in self.runs if matches(r, query)] if query else list(self.runs)
+        runs.sort(key=lambda r: _sort_value(r, self.sort_key), reverse=self.sort_reverse)
+        return runs
+
+    def render_table(self) -> None:
+        table = self.query_one(DataTable)
+        current = self.cursor_run_id()
+        runs = self.visible_runs()
+        table.clear()
+        for run in runs:
+            table.add_row(*self._cells(run), key=run.run_id)
+        if current is not None and current in {r.run_id for r in runs}:
+            table.move_cursor(row=table.get_row_index(current), animate=False, scroll=False)
+        counts: dict[str, int] = {}
+        for run in self.runs:
+            counts[run.status] = counts.get(run.status, 0) + 1
+        summary = f"{len(runs)}/{len(self.runs)} runs"
+        if counts.get("running"):
+            summary += f" · {counts['running']} running"
+        if self.marked:
+            summary += f" · {len(self.marked)} marked"
+        arrow = "↓" if self.sort_reverse else "↑"
+        summary += f" · sort {self.sort_key} {arrow}"
+        self.query_one("#runs-summary", Label).update(summary)
+        empty = self.query_one("#runs-empty", Label)
+        if not self.runs:
+            empty.update(f"No runs in {self.mapp.home.root} yet. Press n (or 2) to start one, "
+                         "or run: memscope run sample_configs/digits.toml")
+        elif not runs:
+            empty.update("No run matches the filter.")
+        empty.display = not runs  # the table stays (and keeps focus, so q still quits)
+
+    def _cells(self, run: data.RunRow) -> list:
+        progress = f"{run.epoch}/{run.epochs}" if run.epochs else str(run.epoch)
+        if run.status == "running" and run.epochs:
+            progress += f" {100 * run.epoch // run.epochs:>3d}%"
+        noise = f"{run.get('noise_model', '-')} {float(run.get('noise_rate', 0) or 0):.2f}"
+        created = str(run.get("created_at", ""))[5:16].replace("T", " ")
+        mark = Text("●", style=f"bold {self.app.theme_variables.get('accent', '')}") if run.run_id in self.marked else " "
+        return [
+            mark,
+            short_id(run.run_id),
+            status_text(self.app, run.status),
+            progress,
+            noise,
+            Text(str(run.get("seed", "-")), justify="right"),
+            Text(_acc(run.info.get("clean_train_acc")), justify="right"),
+            Text(_acc(run.info.get("noisy_train_acc")), justify="right"),
+            Text(_acc(run.info.get("test_acc")), justify="right"),
+            Text(sparkline(self.curves.get(run.run_id, []), 12), style=self.app.theme_variables.get("error", "")),
+            f"{run.get('dataset', '-')}/{run.get('model', '-')}",
+            created,
+        ]
+
+    # ------------------------------------------------------------------ helpers
+
+    def cursor_run_id(self) -> str | None:
+        table = self.query_one(DataTable)
+        if table.row_count == 0:
+            return None
+        try:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        except Exception:  # noqa: BLE001 - empty table
+            return None
+        return key.value if key is not None else None
+
+    def targets(self) -> list[str]:
+        if self.marked:
+            return [r.run_id for r in self.visible_runs() if r.run_id in self.marked]
+        current = self.cursor_run_id()
+        return [current] if current else []
+
+    @on(Input.Changed, "#runs-filter")
+    def _filter_changed(self) -> None:
+        self.render_table()
+
+    @on(Input.Submitted, "#runs-filter")
+    def _filter_done(self) -> None:
+        self.query_one(DataTable).focus()
+
+    @on(DataTable.RowHighlighted, "#runs-table")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key is not None and event.row_key.value:
+            self.mapp.run_id = event.row_key.value
+
+    @on(DataTable.RowSelected, "#runs-table")
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key is not None and event.row_key.value:
+            self.mapp.select_run(event.row_key.value, "detail")
+
+    @on(DataTable.HeaderSelected, "#runs-table")
+    def _header(self, event: DataTable.HeaderSelected) -> None:
+        key = event.column_key.value
+        if key in SORTABLE:
+            if key == self.sort_key:
+                self.sort_reverse = not self.sort_reverse
+            else:
+                self.sort_key, self.sort_reverse = key, key in ("run_id", "created_at") or key.endswith("_acc")
+            self.render_table()
+
+    # ------------------------------------------------------------------ actions
+
+    def action_open(self) -> None:
+        run_id = self.cursor_run_id()
+        if run_id:
+            self.mapp.select_run(run_id, "detail")
+
+    def action_examples(self) -> None:
+        run_id = self.cursor_run_id()
+        if run_id:
+            self.mapp.select_run(run_id, "examples")
+
+    def action_layers(self) -> None:
+        run_id = self.cursor_run_id()
+        if run_id:
+            self.mapp.select_run(run_id, "layers")
+
+    def action_mark(self) -> None:
+        run_id = self.cursor_run_id()
+        if not run_id:
+            return
+        self.marked.symmetric_difference_update({run_id})
+        table = self.query_one(DataTable)
+        row = table.cursor_row
+        self.render_table()
+        if row + 1 < table.row_count:
+            table.move_cursor(row=row + 1)
+
+    def action_sort(self) -> None:
+        i = SORTABLE.index(self.sort_key) if self.sort_key in SORTABLE else -1
+        self.sort_key = SORTABLE[(i + 1) % len(SORTABLE)]
+        self.render_table()
+
+    def action_reverse(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+        self.render_table()
+
+    def action_filter(self) -> None:
+        self.query_one("#runs-filter", Input).focus()
+
+    def action_reload(self) -> None:
+        self.load()
+
+    def action_compare(self) -> None:
+        ids = [r.run_id for r in self.visible_runs() if r.run_id in self.marked]
+        if len(ids) < 2:
+            self.notify("Mark two or more runs with space, then press c.", title="compare")
+            return
+        from memscope.tui.screens.compare import CompareScreen
+
+        self.app.push_screen(CompareScreen(ids))
+
+    def action_delete(self) -> None:
+        ids = self.targets()
+        if not ids:
+            return
+        running = [r.run_id for r in self.runs if r.run_id in ids and r.status == "running"]
+        if running:
+            self.notify(f"{', '.join(running)} is still running: cancel it first (x).", title="delete", severity="warning")
+            return
+        listing = "\n".join(f"  {i}" for i in ids[:10]) + (f"\n  … and {len(ids) - 10} more" if len(ids) > 10 else "")
+        message = f"Delete {len(ids)} run(s) with their checkpoints and results?\n{listing}\n\nThis cannot be undone."
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.delete_runs(ids)
+
+        self.app.push_screen(ConfirmScreen("Delete runs", message, yes="Delete"), answered)
+
+    @work(thread=True, exclusive=True, group="runs-delete", exit_on_error=False)
+    def delete_runs(self, run_ids: list[str]) -> None:
+        done = []
+        for run_id in run_ids:
+            try:
+                data.delete_run(self.mapp.home, run_id)
+                done.append(run_id)
+            except Exception as exc:  # noqa: BLE001
+                self.mapp.report_error(exc, "delete")
+        self.post_message(self.RunsDeleted(done))
+
+    def on_runs_screen_runs_deleted(self, message: RunsDeleted) -> None:
+        if message.run_ids:
+            self.marked -= set(message.run_ids)
+            self.notify(f"Deleted {len(message.run_ids)} run(s).", title="delete")
+        self.load()
+
+    def action_cancel_run(self) -> None:
+        run_id = self.cursor_run_id()
+        run = next((r for r in self.runs if r.run_id == run_id), None)
+        if run is None:
+            return
+        if run.status != "running":
+            self.notify(f"{run_id} is {run.status}, not running.", title="cancel")
+            return
+        from memscope.tui.screens.detail import confirm_cancel
+
+        confirm_cancel(self, run_id)

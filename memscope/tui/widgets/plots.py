@@ -1,0 +1,267 @@
+"""Terminal plots: line curves, histograms and bars (plotext) and a heatmap (text cells).
+
+Colours come from the app's theme variables, so plots follow the light and dark themes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+from rich.text import Text
+from textual.color import Color
+from textual.reactive import reactive
+from textual.widget import Widget
+from textual_plotext import PlotextPlot
+
+#: Theme variable per kind of series: clean examples, noisy (memorized) examples, test.
+SERIES_COLORS = {"clean": "success", "noisy": "error", "test": "primary", "other": "warning", "loss": "accent"}
+CYCLE = ("primary", "error", "success", "warning", "accent", "secondary", "foreground")
+
+
+def theme_rgb(widget: Widget, variable: str) -> tuple[int, int, int]:
+    value = widget.app.theme_variables.get(variable) or widget.app.theme_variables.get("foreground", "#888888")
+    r, g, b = Color.parse(value).rgb
+    return (r, g, b)
+
+
+@dataclass
+class Series:
+    label: str
+    xs: Sequence[float]
+    ys: Sequence[float]
+    color: str = "other"  # a SERIES_COLORS key or a theme variable name
+
+
+def _finite(xs: Sequence[float], ys: Sequence[float]) -> tuple[list[float], list[float]]:
+    out_x, out_y = [], []
+    for x, y in zip(xs, ys):
+        if y is not None and isinstance(y, (int, float)) and math.isfinite(y):
+            out_x.append(x)
+            out_y.append(float(y))
+    return out_x, out_y
+
+
+class LinePlot(PlotextPlot):
+    """Curves over epochs; ``show([...Series])`` replaces what is drawn."""
+
+    DEFAULT_CSS = """
+    LinePlot { min-height: 8; }
+    """
+
+    def __init__(self, title: str = "", xlabel: str = "epoch", ylabel: str = "", ylim: tuple[float, float] | None = None,
+                 *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.title_text = title
+        self.xlabel = xlabel
+        self.ylabel = ylabel
+        self.ylim = ylim
+        self.series: list[Series] = []
+        self.empty_text = "no data yet"
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._draw())
+        self._draw()
+
+    def show(self, series: list[Series], title: str | None = None, empty: str | None = None) -> None:
+        self.series = series
+        if title is not None:
+            self.title_text = title
+        if empty is not None:
+            self.empty_text = empty
+        self._draw()
+
+    def _color(self, name: str, index: int) -> tuple[int, int, int]:
+        variable = SERIES_COLORS.get(name, name)
+        if variable not in self.app.theme_variables:
+            variable = CYCLE[index % len(CYCLE)]
+        return theme_rgb(self, variable)
+
+    def _draw(self) -> None:
+        if not self.is_mounted:
+            return
+        plt = self.plt
+        plt.clear_figure()
+        plt.title(self.title_text)
+        plt.xlabel(self.xlabel)
+        if self.ylabel:
+            plt.ylabel(self.ylabel)
+        drawn = 0
+        all_x: list[float] = []
+        for i, s in enumerate(self.series):
+            xs, ys = _finite(s.xs, s.ys)
+            if not xs:
+                continue
+            plt.plot(xs, ys, label=s.label, color=self._color(s.color, i), marker="hd")
+            drawn += 1
+            all_x.extend(xs)
+        if drawn == 0:
+            plt.title(f"{self.title_text}: {self.empty_text}" if self.title_text else self.empty_text)
+        if self.ylim is not None:
+            plt.ylim(*self.ylim)
+        ticks = sorted(set(all_x))
+        if ticks and all(float(x).is_integer() for x in ticks):
+            step = max(1, -(-len(ticks) // 10))
+            plt.xticks([int(x) for x in ticks[::step]])
+        self.refresh()
+
+
+class HistogramPlot(PlotextPlot):
+    """Overlaid histograms (e.g. neurons to flip, clean vs noisy)."""
+
+    DEFAULT_CSS = """
+    HistogramPlot { min-height: 8; }
+    """
+
+    def __init__(self, title: str = "", xlabel: str = "", *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.title_text = title
+        self.xlabel = xlabel
+        self.groups: list[Series] = []  # xs unused; ys are the samples
+        self.bins = 20
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._draw())
+        self._draw()
+
+    def show(self, groups: list[Series], bins: int = 20) -> None:
+        self.groups = groups
+        self.bins = bins
+        self._draw()
+
+    def _draw(self) -> None:
+        if not self.is_mounted:
+            return
+        plt = self.plt
+        plt.clear_figure()
+        plt.title(self.title_text)
+        plt.xlabel(self.xlabel)
+        for i, g in enumerate(self.groups):
+            values = [float(v) for v in g.ys if v is not None and math.isfinite(float(v))]
+            if values:
+                variable = SERIES_COLORS.get(g.color, g.color)
+                plt.hist(values, self.bins, label=g.label, color=theme_rgb(self, variable if variable in self.app.theme_variables else CYCLE[i]))
+        self.refresh()
+
+
+class BarPlot(PlotextPlot):
+    """Grouped bars: categories on x, one bar per series."""
+
+    DEFAULT_CSS = """
+    BarPlot { min-height: 8; }
+    """
+
+    def __init__(self, title: str = "", *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.title_text = title
+        self.categories: list[str] = []
+        self.series: list[Series] = []
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._draw())
+        self._draw()
+
+    def show(self, categories: list[str], series: list[Series]) -> None:
+        self.categories = categories
+        self.series = series
+        self._draw()
+
+    def _draw(self) -> None:
+        if not self.is_mounted:
+            return
+        plt = self.plt
+        plt.clear_figure()
+        plt.title(self.title_text)
+        if self.categories and self.series:
+            colors = [theme_rgb(self, SERIES_COLORS.get(s.color, CYCLE[i % len(CYCLE)])) for i, s in enumerate(self.series)]
+            plt.multiple_bar(
+                self.categories, [[0.0 if v is None else float(v) for v in s.ys] for s in self.series],
+                labels=[s.label for s in self.series], color=colors,
+            )
+        self.refresh()
+
+
+class Heatmap(Widget):
+    """A labelled grid of values in [vmin, vmax], each cell shaded between two theme colours."""
+
+    DEFAULT_CSS = """
+    Heatmap { height: auto; width: 1fr; min-height: 3; }
+    """
+
+    data_version: reactive[int] = reactive(0)
+
+    def __init__(self, title: str = "", *, low: str = "surface", high: str = "success",
+                 id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.title_text = title
+        self.low = low
+        self.high = high
+        self.rows: list[str] = []
+        self.cols: list[str] = []
+        self.values: list[list[float | None]] = []
+        self.vmin = 0.0
+        self.vmax = 1.0
+        self.empty_text = "no data yet"
+
+    def on_mount(self) -> None:
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self.refresh())
+
+    def show(self, rows: list[str], cols: list[str], values: list[list[float | None]],
+             vmin: float | None = None, vmax: float | None = None, title: str | None = None) -> None:
+        self.rows, self.cols, self.values = rows, cols, values
+        flat = [v for row in values for v in row if v is not None and math.isfinite(v)]
+        self.vmin = vmin if vmin is not None else (min(flat) if flat else 0.0)
+        self.vmax = vmax if vmax is not None else (max(flat) if flat else 1.0)
+        if title is not None:
+            self.title_text = title
+        self.data_version += 1
+        self.refresh(layout=True)
+
+    def get_content_height(self, container, viewport, width: int) -> int:
+        return 2 + len(self.rows) if self.rows else 2
+
+    def render(self) -> Text:
+        out = Text()
+        out.append(self.title_text + "\n", style="bold")
+        if not self.rows:
+            out.append(self.empty_text, style="italic")
+            return out
+        vars_ = self.app.theme_variables
+        low = Color.parse(vars_.get(self.low, vars_.get("surface", "#000000")))
+        high = Color.parse(vars_.get(self.high, vars_.get("primary", "#ffffff")))
+        label_w = min(18, max(5, max(len(r) for r in self.rows)))
+        cell_w = max(5, max(len(c) for c in self.cols) + 1)
+        out.append("layer".ljust(label_w) + " ", style="dim")
+        for c in self.cols:
+            out.append(c.rjust(cell_w))
+        out.append("\n")
+        span = (self.vmax - self.vmin) or 1.0
+        for r, row in zip(self.rows, self.values):
+            out.append(r[:label_w].ljust(label_w) + " ")
+            for v in row:
+                if v is None or not math.isfinite(v):
+                    out.append("·".rjust(cell_w))
+                    continue
+                t = min(1.0, max(0.0, (v - self.vmin) / span))
+                bg = low.blend(high, t)
+                fg = bg.get_contrast_text(1.0)
+                out.append(f"{v:.2f}".rjust(cell_w), style=f"{fg.hex} on {bg.hex}")
+            out.append("\n")
+        return out.rstrip() or out
+
+
+def sparkline(values: Sequence[float], width: int = 12, lo: float = 0.0, hi: float = 1.0) -> str:
+    """A text sparkline of the last ``width`` values scaled to [lo, hi]."""
+    blocks = "▁▂▃▄▅▆▇█"
+    vals = [v for v in values if v is not None and math.isfinite(v)]
+    if not vals:
+        return ""
+    if len(vals) > width:  # resample to the width, keeping the last value
+        step = len(vals) / width
+        vals = [vals[min(len(vals) - 1, int(round((i + 1) * step)) - 1)] for i in range(width)]
+    span = (hi - lo) or 1.0
+    return "".join(blocks[min(7, max(0, int((v - lo) / span * 7.999)))] for v in vals)
