@@ -605,7 +605,7 @@ def etd_section(data: RunData) -> Section | None:
     if not data.has("etd_evals"):
         return None
     rows = data.rows("SELECT mode, clean_train_acc, noisy_train_acc, noisy_train_true_acc, test_acc FROM etd_evals")
-    order = {"kept": 0, "dropped": 1}
+    order = {"example": 0, "kept": 1, "dropped": 2}
     rows.sort(key=lambda r: (order.get(r["mode"], 2), str(r["mode"])))
     blocks: list[Any] = [
         Table(
@@ -617,12 +617,13 @@ def etd_section(data: RunData) -> Section | None:
                 Column("test acc", ACC, heat=True),
             ],
             [[r["mode"], r["clean_train_acc"], r["noisy_train_acc"], r["noisy_train_true_acc"], r["test_acc"]] for r in rows],
-            title="example-tied dropout: memorization channels kept vs dropped",
+            title="example-tied dropout: own masks (example), all channels kept (scaled), memorization channels dropped",
         )
     ]
     by_mode = {r["mode"]: r for r in rows}
-    if "kept" in by_mode and "dropped" in by_mode:
-        k, d = by_mode["kept"], by_mode["dropped"]
+    before = "example" if "example" in by_mode else "kept"  # each example with its own mask, when recorded
+    if before in by_mode and "dropped" in by_mode:
+        k, d = by_mode[before], by_mode["dropped"]
         if all(finite(x[c]) for x in (k, d) for c in ("clean_train_acc", "noisy_train_acc", "test_acc")):
             blocks.append(
                 Note(

@@ -181,6 +181,7 @@ class Run:
         self.device = pick_device(config.device)
         self.first_epoch = 1
         self.resume_state: dict[str, Any] | None = None
+        self.resumed = False
 
     # ------------------------------------------------------------------ set-up
 
@@ -300,10 +301,17 @@ class Run:
             checkpoints.apply_weights(self.model, state["model"], "the resume checkpoint")
             self.first_epoch = int(state["epoch"]) + 1
             self.resume_state = state
-        else:  # crashed before the first epoch ended: start from the initial weights
+        elif 0 in checkpoints.saved_epochs(run_dir):  # crashed before the first epoch ended: start from the initial weights
             checkpoints.apply_weights(self.model, checkpoints.load_weights(run_dir, 0, self.device), "checkpoint epoch 0")
+        else:  # killed during start-up: _build made the same initial weights from the seed
+            checkpoints.save_weights(run_dir, 0, self.model)
         self._drop_rows_after(run_dir, self.first_epoch - 1)
+        self.resumed = True
         self.info = RunInfo(run_dir, {**old, "status": "running", "pid": os.getpid(), "hostname": socket.gethostname(), "error": None, "finished_at": None, "resumed_at": now_iso(), "epoch": self.first_epoch - 1})
+        if state is None:  # start-up may have been cut short: write the static tables again
+            for table in ("examples", "layers"):
+                self.writer.clear(table)
+            self._write_static_tables()
         self._declare_tables()
         return run_id
 
@@ -315,6 +323,8 @@ class Run:
             folder = run_dir / table
             if not folder.is_dir():
                 continue
+            for stray in folder.glob(".part-*.tmp"):  # a part in flight when the run was killed
+                stray.unlink(missing_ok=True)
             for part in sorted(folder.glob("*.parquet")):
                 try:
                     schema = pq.read_schema(part)
@@ -450,6 +460,12 @@ class Run:
         for analysis in post:
             if self.stop():
                 raise RunCancelled("cancelled before analysis " + analysis.name)
+            if self.resumed:
+                if self.info.data.get("analyses", {}).get(analysis.name, {}).get("status") == "completed":
+                    continue  # finished before the interruption: its rows are complete
+                for table in analysis.tables:  # an interrupted attempt may have left some rows
+                    if table not in PER_EPOCH_TABLES and table != "examples":
+                        _clear_rows(self.writer, table, analysis.name)
             run_analysis(self.ctx, analysis, self.info, self.progress)
 
     def execute(self) -> RunResult:

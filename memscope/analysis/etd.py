@@ -1,0 +1,132 @@
+"""Example-tied dropout evaluation (Maini et al. section 5), after training.
+
+The run trains with example-tied dropout (``[etd] enabled = true``: the masks live in
+``memscope.train.etd_masks``). This analysis evaluates the final model twice:
+
+- ``example``: each training example with its own training mask (its memorization channels
+  as during training; test examples, which have no mask, in ``kept`` mode): the paper's
+  "before dropping" number, where noisy-train accuracy is near 100%;
+- ``kept``: every channel on, memorization channels scaled by ``p_mem``;
+- ``dropped``: memorization channels zeroed, generalization channels scaled by
+  ``(p_gen + p_mem) / p_gen`` (or ``etd.dropped_scale``),
+
+and writes one ``etd_evals`` row per mode (clean-train, noisy-train against the observed
+labels, noisy-train against the true labels, test accuracy). The paper's claim: dropping
+the memorization channels takes noisy-train accuracy from about 100% to a few percent
+while clean and test accuracy hold.
+
+It also writes, per training example, whether the dropped-mode model predicts the
+observed label (``dropped_correct``, 0/1) and its margin (``dropped_margin``: logit of the
+observed label minus the largest other logit) to ``example_scores``, so an example the
+model gets right only through its memorization channels can be ranked as a label error.
+
+Torch is imported inside methods so that listing plugins stays torch-free.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from memscope.analysis.base import Analysis
+from memscope.errors import ConfigError
+from memscope.store.schemas import CORE_TABLES
+
+MODES = ("example", "kept", "dropped")
+
+
+class ExampleTiedDropout(Analysis):
+    """Accuracy with the memorization channels kept (scaled) and dropped."""
+
+    name = "etd"
+    version = "0.1"
+    tables = {"etd_evals": CORE_TABLES["etd_evals"], "example_scores": CORE_TABLES["example_scores"]}
+
+    def validate(self, ctx: Any) -> None:
+        cfg = ctx.config.etd
+        if ctx.etd is None or not cfg.enabled:
+            raise ConfigError(
+                "analysis 'etd' evaluates a model trained with example-tied dropout: set [etd] enabled = true "
+                "(e.g. --set etd.enabled=true)"
+            )
+        for layer in cfg.layers:
+            ctx.group(layer)  # ConfigError naming the layers when it does not exist
+        if not 0.0 < cfg.p_gen < 1.0 or not 0.0 < cfg.p_mem <= 1.0 or cfg.p_gen + cfg.p_mem > 1.0:
+            raise ConfigError(
+                f"etd: p_gen = {cfg.p_gen:g} must be in (0, 1), p_mem = {cfg.p_mem:g} in (0, 1], and their sum at most 1"
+            )
+        if cfg.dropped_scale < 0:
+            raise ConfigError(f"etd.dropped_scale = {cfg.dropped_scale:g} must be 0 (automatic) or positive")
+
+    def run(self, ctx: Any) -> None:
+        import numpy as np
+        import torch
+
+        from memscope.train.evaluate import predict
+
+        etd, data = ctx.etd, ctx.data
+        rows: dict[str, list] = {"mode": [], "clean_train_acc": [], "noisy_train_acc": [], "noisy_train_true_acc": [], "test_acc": []}
+        for mode in MODES:
+            accs = self._example_mode(ctx) if mode == "example" else self._evaluate(ctx, mode)
+            rows["mode"].append(mode)
+            for key in ("clean_train_acc", "noisy_train_acc", "noisy_train_true_acc", "test_acc"):
+                rows[key].append(float(accs[key]))
+            ctx.progress(
+                f"{mode}: clean {accs['clean_train_acc']:.3f} noisy {accs['noisy_train_acc']:.3f} "
+                f"noisy-true {accs['noisy_train_true_acc']:.3f} test {accs['test_acc']:.3f}"
+            )
+        ctx.write("etd_evals", rows)
+
+        with etd.use_mode("dropped"):
+            logits, pred = predict(ctx.model, data.x_train, ctx.config.train.eval_batch_size, ctx.autocast())
+        with torch.no_grad():
+            y = data.y_train.view(-1, 1)
+            true_logit = logits.gather(1, y).squeeze(1)
+            other = logits.scatter(1, y, float("-inf")).amax(1)
+            margin = (true_logit - other).double().cpu().numpy()
+            correct = (pred == data.y_train).double().cpu().numpy()
+        ids = np.asarray(ctx.prepared.train_ids, dtype=np.int64)
+        n = len(ids)
+        ctx.write(
+            "example_scores",
+            {
+                "analysis": [self.name] * (2 * n),
+                "example": np.concatenate([ids, ids]),
+                "metric": ["dropped_correct"] * n + ["dropped_margin"] * n,
+                "value": np.concatenate([correct, margin]),
+            },
+        )
+
+    @staticmethod
+    def _evaluate(ctx: Any, mode: str) -> dict[str, float]:
+        with ctx.etd.use_mode(mode):
+            return ctx.evaluate_splits()
+
+    @staticmethod
+    def _example_mode(ctx: Any) -> dict[str, float]:
+        """Training examples through their own masks (eval-mode BatchNorm), test in kept mode."""
+        import torch
+
+        from memscope.train.evaluate import mean_or_nan
+
+        etd, data, model = ctx.etd, ctx.data, ctx.model
+        batch = ctx.config.train.eval_batch_size
+        was_training = model.training
+        model.eval()
+        preds = []
+        try:
+            with torch.no_grad(), etd.use_mode("train"):
+                for start in range(0, data.num_train, batch):
+                    with etd.batch(data.train_ids[start : start + batch]), ctx.autocast():
+                        preds.append(model(data.x_train[start : start + batch]).float().argmax(1))
+        finally:
+            model.train(was_training)
+        pred = torch.cat(preds)
+        noisy = data.is_noisy
+        correct = pred == data.y_train
+        test = ExampleTiedDropout._evaluate(ctx, "kept")["test_acc"]
+        return {
+            "clean_train_acc": mean_or_nan(correct[~noisy]),
+            "noisy_train_acc": mean_or_nan(correct[noisy]),
+            "noisy_train_true_acc": mean_or_nan((pred == data.y_train_true)[noisy]),
+            "test_acc": test,
+        }
