@@ -78,6 +78,7 @@ class RunConfig:
     seed: int = 0  # seeds the noise, the subsets, the initial weights and the batch order
     device: str = "auto"  # auto (cuda > mps > cpu), cpu, cuda, mps
     analyses: tuple[str, ...] = ()  # registered analyses to run (in-training and post-training)
+    analysis_timeout: float = 0.0  # seconds each post-training analysis may run before it is marked failed; 0 = no limit
     tags: dict[str, str] = field(default_factory=dict)  # free-form labels (sweeps put theirs here)
     data: DataConfig = field(default_factory=DataConfig)
     noise: NoiseConfig = field(default_factory=NoiseConfig)
@@ -229,6 +230,8 @@ def validate(cfg: RunConfig, source: str = "config") -> RunConfig:
     for key, value in {"data.train_subset": cfg.data.train_subset, "data.test_subset": cfg.data.test_subset}.items():
         if value < 0:
             raise ConfigError(f"{source}: '{key}' = {value} must be 0 (all) or a positive count")
+    if cfg.analysis_timeout < 0:
+        raise ConfigError(f"{source}: 'analysis_timeout' = {cfg.analysis_timeout} must be 0 (no limit) or a number of seconds")
     if cfg.train.lr <= 0:
         raise ConfigError(f"{source}: 'train.lr' = {cfg.train.lr} must be positive")
     if not 0.0 <= cfg.train.warmup_fraction < 1.0:
@@ -246,12 +249,9 @@ def validate(cfg: RunConfig, source: str = "config") -> RunConfig:
         raise ConfigError(f"{source}: analysis 'etd' needs example-tied dropout training: set [etd] enabled = true")
     if len(set(cfg.analyses)) != len(cfg.analyses):
         raise ConfigError(f"{source}: 'analyses' lists a name twice: {list(cfg.analyses)}")
-    unused = sorted(set(cfg.analysis) - set(cfg.analyses))
-    if unused:
-        raise ConfigError(
-            f"{source}: [analysis.{unused[0]}] configures an analysis that 'analyses' does not list; "
-            f"add it to analyses = [...] or remove the section"
-        )
+    for name, options in cfg.analysis.items():
+        if not isinstance(options, dict):
+            raise ConfigError(f"{source}: 'analysis.{name}' must be a table ([analysis.{name}])")
     return cfg
 
 

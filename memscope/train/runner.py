@@ -7,6 +7,7 @@ analyses, each isolated (one that raises is marked failed, the others go on).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -14,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -47,6 +49,7 @@ class StopFlag:
 
     def __init__(self) -> None:
         self.requested = False
+        self.immediate = False  # during a post-training analysis: stop at once (KeyboardInterrupt)
         self._previous: dict[int, Any] = {}
 
     def __call__(self) -> bool:
@@ -57,8 +60,9 @@ class StopFlag:
             return
 
         def handler(signum, frame):
-            if self.requested and signum == signal.SIGINT:
-                raise KeyboardInterrupt  # a second Ctrl-C: stop now
+            if self.immediate or (self.requested and signum == signal.SIGINT):
+                self.requested = True
+                raise KeyboardInterrupt  # a second Ctrl-C, or inside an analysis: stop now
             self.requested = True
 
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -88,6 +92,9 @@ class RunResult:
 def make_analyses(config: RunConfig, host: PluginHost, source: str = "config") -> list[Analysis]:
     """Instantiate the configured analyses with their options (unknown name/option = error)."""
     registry = host.registries.analyses
+    for name in config.analysis:  # options for an analysis that is not listed are kept, but must name a real one
+        if name not in registry:
+            raise ConfigError(f"{source}: [analysis.{name}]: unknown analysis '{name}'; installed: {', '.join(registry.names())}")
     out = []
     for name in config.analyses:
         cls = registry.get(name)
@@ -414,12 +421,13 @@ class Run:
             for analysis in list(in_training):
                 self._guard(analysis, "collect", lambda a=analysis: a.collect(ctx, epoch), in_training, trainer)
             self.writer.write("epochs", {k: [v] for k, v in metrics.items()})
+            run_dir = self.info.run_dir
             if _checkpoint_due(epoch, config.train.epochs, config.train.checkpoint_every):
-                checkpoints.save_weights(self.info.run_dir, epoch, self.model)
-            checkpoints.save_resume_state(
-                self.info.run_dir,
+                _write_checkpoint(run_dir, self.model, lambda: checkpoints.save_weights(run_dir, epoch, self.model))
+            _write_checkpoint(run_dir, self.model, lambda: checkpoints.save_resume_state(
+                run_dir,
                 {"epoch": epoch, "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()}, "trainer": trainer.state_dict()},
-            )
+            ))
             self.info.update(epoch=epoch, **{k: metrics[k] for k in ("clean_train_acc", "noisy_train_acc", "test_acc", "train_loss")})
             self.host.call_each("after_epoch", run=ctx, epoch=epoch, metrics=metrics)
             self.progress.epoch(epoch, metrics)
@@ -466,11 +474,16 @@ class Run:
                 for table in analysis.tables:  # an interrupted attempt may have left some rows
                     if table not in PER_EPOCH_TABLES and table != "examples":
                         _clear_rows(self.writer, table, analysis.name)
-            run_analysis(self.ctx, analysis, self.info, self.progress)
+            self.stop.immediate = True  # an analysis has no step boundary to stop at
+            try:
+                run_analysis(self.ctx, analysis, self.info, self.progress)
+            finally:
+                self.stop.immediate = False
 
     def execute(self) -> RunResult:
         """Train and analyse; always leaves run.json with a final status."""
         self.stop.install()
+        _reserve_space(self.info.run_dir)
         self.info.start_heartbeat()
         status, error = "failed", None
         try:
@@ -485,7 +498,9 @@ class Run:
             raise RunCancelled(f"run {run_id} {exc}; continue it with: memscope run --resume {run_id}") from None
         except MemscopeError as exc:
             error = exc.message
-            raise RunFailed(f"run {self.info.data['run_id']} failed: {error}") from None
+            run_id = self.info.data["run_id"]
+            hint = f"; fix that, then continue it with: memscope run --resume {run_id}" if isinstance(exc, StoreError) else ""
+            raise RunFailed(f"run {run_id} failed: {error}{hint}") from None
         except KeyboardInterrupt:
             status, error = "cancelled", "interrupted"
             run_id = self.info.data["run_id"]
@@ -500,10 +515,14 @@ class Run:
             final = {}
             if status == "completed":
                 final = self.ctx.evaluate_splits(self.model) if self.etd is None else _etd_kept(self)
+            reserve = self.info.run_dir / SPACE_RESERVE
             try:
                 self.info.update(status=status, error=error, finished_at=now_iso(), **final)
-            except StoreError:
-                pass
+            except StoreError:  # a full disk: give back the reserve and write the status with it
+                reserve.unlink(missing_ok=True)
+                with contextlib.suppress(StoreError):
+                    self.info.update(status=status, error=error, finished_at=now_iso(), **final)
+            reserve.unlink(missing_ok=True)
             self.host.call_each("after_train", run=self.ctx, status=status)
         return RunResult(self.info.data["run_id"], self.info.run_dir, status, final, self.info.data.get("analyses", {}))
 
@@ -512,6 +531,34 @@ class Run:
             (self.info.run_dir / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
         except OSError:
             pass
+
+
+#: A small file a run holds while it executes, so that a full disk still leaves room for its
+#: final status in run.json (deleted before that write is retried, and when the run ends).
+SPACE_RESERVE = ".space-reserve"
+
+
+def _reserve_space(run_dir: Path) -> None:
+    with contextlib.suppress(OSError):
+        (run_dir / SPACE_RESERVE).write_bytes(bytes(64 * 1024))
+
+
+def _write_checkpoint(run_dir: Path, model: torch.nn.Module, save) -> None:
+    """Call ``save()``; a failed write becomes a StoreError that says why (torch reports a
+    full disk as a RuntimeError without errno: judge it from the free space)."""
+    import shutil
+
+    try:
+        save()
+    except (OSError, RuntimeError) as exc:
+        reason = getattr(exc, "strerror", None) or (str(exc).strip().splitlines() or [exc.__class__.__name__])[0][:200]
+        if not isinstance(exc, OSError):
+            need = 3 * sum(t.numel() * t.element_size() for t in model.state_dict().values()) + (1 << 20)
+            with contextlib.suppress(OSError):
+                free = shutil.disk_usage(run_dir).free
+                if free < need:
+                    reason = f"No space left on device ({free // 1024} KiB free)"
+        raise StoreError(f"cannot write a checkpoint in {checkpoints.checkpoint_dir(run_dir)}: {reason}") from None
 
 
 def _etd_kept(run: Run) -> dict[str, float]:
@@ -527,8 +574,43 @@ class _null:
         return False
 
 
+class AnalysisTimeout(BaseException):
+    """Raised by SIGALRM in the main thread when an analysis runs past ``analysis_timeout``.
+
+    A BaseException, so that an analysis's own ``except Exception`` cannot swallow it.
+    """
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float):
+    """Raise :class:`AnalysisTimeout` in the block after ``seconds`` (0 = no limit); yields
+    whether the limit is enforced.
+
+    Limits: only in the main thread of a POSIX process (SIGALRM); the signal is handled
+    between Python bytecodes, so a hang inside one long C call (a huge torch op, a blocking
+    read) ends only when that call returns; elsewhere there is no deadline.
+    """
+    if seconds <= 0 or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield False
+        return
+
+    def on_alarm(signum, frame):
+        raise AnalysisTimeout
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield True
+    finally:
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        finally:
+            signal.signal(signal.SIGALRM, previous)
+
+
 def run_analysis(ctx: RunContext, analysis: Analysis, info: RunInfo, progress: Progress) -> bool:
-    """Run one post-training analysis, isolated: its failure is recorded, not raised."""
+    """Run one post-training analysis, isolated: its failure (or running past the config's
+    ``analysis_timeout``) is recorded, not raised."""
     name = analysis.name
     analyses = dict(info.data.get("analyses", {}))
     analyses[name] = {"status": "running", "started_at": now_iso()}
@@ -536,10 +618,22 @@ def run_analysis(ctx: RunContext, analysis: Analysis, info: RunInfo, progress: P
     progress.message(f"analysis {name}: running")
     ctx.analysis_name = name
     start = time.perf_counter()
+    timeout = float(getattr(ctx.config, "analysis_timeout", 0.0) or 0.0)
     try:
-        analysis.run(ctx)
+        with _deadline(timeout) as enforced:
+            if timeout > 0 and not enforced:
+                progress.message(f"analysis {name}: analysis_timeout is not enforced outside the main thread")
+            analysis.run(ctx)
         entry = {"status": "completed"}
+    except AnalysisTimeout:
+        message = f"timed out after {timeout:g} s (analysis_timeout); its rows may be incomplete"
+        entry = {"status": "failed", "error": message}
+        progress.message(f"analysis {name}: failed: {message}")
     except (RunCancelled, KeyboardInterrupt):
+        analyses = dict(info.data.get("analyses", {}))
+        analyses[name] = {"status": "cancelled", "seconds": round(time.perf_counter() - start, 3)}
+        with contextlib.suppress(StoreError):
+            info.update(analyses=analyses)
         raise
     except Exception as exc:
         if os.environ.get("MEMSCOPE_STRICT_PLUGINS", "") in ("1", "true"):

@@ -94,9 +94,19 @@ def test_etd_analysis_needs_etd_training():
         load_config(None, ["analyses=etd"])
 
 
-def test_analysis_section_without_listing_is_an_error():
-    with pytest.raises(ConfigError, match="analysis.rewinding"):
-        load_config(None, ["analysis.rewinding.layers=[\"fc\"]"])
+def test_analysis_section_without_listing_is_kept():
+    # toggling analyses with --set must not invalidate a file's [analysis.x] sections
+    cfg = load_config(None, ["analysis.rewinding.layers=[\"fc\"]"])
+    assert cfg.analysis == {"rewinding": {"layers": ["fc"]}} and cfg.analyses == ()
+
+
+def test_analysis_options_for_an_unknown_analysis(tmp_path):
+    from memscope.plugins import PluginHost
+    from memscope.store.home import Home
+    from memscope.train.runner import Run
+
+    with pytest.raises(ConfigError, match="unknown analysis 'rewindin'"):
+        Run(load_config(None, ["analysis.rewindin.layers=[]"]), Home(tmp_path), PluginHost(None), progress=False)
 
 
 def test_round_trip_through_toml(tmp_path):
