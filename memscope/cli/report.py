@@ -15,7 +15,8 @@ DEFAULT_WIDTH = 100  # when stdout is not a terminal and $COLUMNS is unset
 
 
 def report_command(
-    run_id: Annotated[str, typer.Argument(help="The run to report on (see 'memscope runs list').")],
+    run_id: Annotated[Optional[str], typer.Argument(help="The run to report on (see 'memscope runs list').", show_default=False)] = None,
+    sweep: Annotated[Optional[str], typer.Option("--sweep", help="Report a sweep instead: mean and spread over seeds (see 'memscope sweeps list').")] = None,
     width: Annotated[Optional[int], typer.Option("--width", "-w", min=40, help="Width in characters (default: the terminal's, else $COLUMNS, else 100).")] = None,
     format_: Annotated[str, typer.Option("--format", "-f", help="text (tables and plots) or markdown.")] = "text",
     no_plots: Annotated[bool, typer.Option("--no-plots", help="Leave the plots out.")] = False,
@@ -33,8 +34,20 @@ def report_command(
       memscope report RUN_ID --width 140 | less -R
 
       memscope report RUN_ID --format markdown > report.md
+
+      memscope report --sweep SWEEP_ID
     """
-    _report(run_id, width, format_, no_plots, home)
+    if sweep is not None:
+        _sweep_report(sweep, home)
+    else:
+        _report(run_id, width, format_, no_plots, home)
+
+
+@common.handle_errors
+def _sweep_report(sweep_id: str, home) -> None:
+    from memscope.sweep.report import print_sweep_report
+
+    print_sweep_report(common.get_home(home), sweep_id)
 
 
 def _width(explicit: int | None) -> int:
@@ -56,6 +69,8 @@ def _report(run_id: str, width: int | None, format_: str, no_plots: bool, home) 
     from memscope.report import build_report, render_markdown, render_text
     from memscope.report.data import run_not_found
 
+    if run_id is None:
+        raise ConfigError("give a run id (see 'memscope runs list') or --sweep SWEEP_ID")
     if format_ not in FORMATS:
         raise ConfigError(f"--format {format_!r}: choose one of {', '.join(FORMATS)}")
     store = common.get_home(home, create=False)

@@ -849,7 +849,7 @@ def layer_data(store: Store, run_id: str) -> dict[str, "pa.Table"]:
             [run_id, run_id],
         ),
         "etd_evals": q(
-            "SELECT mode, clean_train_acc, noisy_train_acc, noisy_train_true_acc, test_acc FROM etd_evals WHERE run_id = ? ORDER BY mode DESC",
+            "SELECT mode, clean_train_acc, noisy_train_acc, noisy_train_true_acc, test_acc FROM etd_evals WHERE run_id = ? ORDER BY CASE mode WHEN 'example' THEN 0 WHEN 'kept' THEN 1 ELSE 2 END, mode",
             r,
         ),
     }

@@ -291,7 +291,7 @@ class LayersScreen(PickRunMixin, SectionScreen):
         keys = ["clean_train_acc", "noisy_train_acc", "noisy_train_true_acc", "test_acc"]
         series = []
         for i, mode in enumerate(c.get("mode", [])):
-            series.append(Series(mode, [], [c[k][i] for k in keys], "test" if mode == "kept" else "noisy"))
+            series.append(Series(mode, [], [c[k][i] for k in keys], {"example": "clean", "kept": "test"}.get(mode, "noisy")))
         self.query_one("#etd-bars", BarPlot).show(cats if series else [], series)
         table = self.query_one("#etd-table", DataTable)
         table.clear(columns=True)

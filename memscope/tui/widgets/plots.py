@@ -234,7 +234,7 @@ class Heatmap(Widget):
         low = Color.parse(vars_.get(self.low, vars_.get("surface", "#000000")))
         high = Color.parse(vars_.get(self.high, vars_.get("primary", "#ffffff")))
         label_w = min(18, max(5, max(len(r) for r in self.rows)))
-        cell_w = max(5, max(len(c) for c in self.cols) + 1)
+        cell_w = max(6, max(len(c) for c in self.cols) + 1)  # '-0.33' plus a gap
         out.append("layer".ljust(label_w) + " ", style="dim")
         for c in self.cols:
             out.append(c.rjust(cell_w))
