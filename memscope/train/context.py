@@ -112,8 +112,8 @@ class RunContext:
                 source = parts or [self.home.schema_dir / table / "part-schema.parquet"]
                 files = ", ".join(f"'{p}'" for p in source)
                 conn.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet([{files}], union_by_name=true)")
-            result = conn.execute(sql)
-            fetch = getattr(result, "to_arrow_table", None) or result.fetch_arrow_table  # duckdb 2 / 1.x
+            relation = conn.sql(sql)
+            fetch = getattr(relation, "to_arrow_table", None) or relation.arrow  # duckdb 2 / 1.x
             return fetch()
         finally:
             conn.close()

@@ -1,0 +1,236 @@
+"""Neuron flipping (Maini et al. section 4.3): how few units must be zeroed to flip an example?
+
+For sampled noisy and clean training targets, zero the output units (conv channels, linear
+units) with the highest first-order score ``sum(w * dJ/dw)`` one at a time, where
+``J = mean over a reference batch of loss_j - loss_i``, until the target's robust prediction
+(averaged over noisy copies) leaves its observed label. The paper's claim: mislabeled
+examples need fewer units than clean ones, spread over many layers. The algorithm and its
+decisions are documented in ``memscope.analysis.flipping_engine``; this module only declares
+the analysis (torch is imported inside ``run``, so ``memscope plugins`` stays torch-free).
+
+Tables:
+
+- ``neuron_flips``: one row per target (never dropped): ``flipped``, ``neurons_to_flip``
+  (null when not flipped within ``max_neurons``, or when no unit had a positive score left),
+  the (robust) prediction after the edit, and the plain (noise-free) accuracy of the edited
+  model on fixed samples of clean, noisy (observed labels) and test examples: the collateral
+  damage, null for an empty sample. The same samples serve every target (a target may be
+  among them).
+- ``neuron_flip_steps``: one row per zeroed unit: ``step`` from 1, the layer group and the
+  unit's index within it (for a group with several neuron modules, units are numbered across
+  its modules in their declared order), and the unit's score when chosen.
+- ``example_scores``: ``analysis = "neuron_flipping"``, ``metric = "neurons_to_flip"``, one
+  row per target: the count for flipped targets, ``max_neurons + 1`` for targets not flipped
+  (a censored value that keeps every target rankable: fewer = easier to flip = more likely
+  mislabeled; ``neuron_flips.flipped`` tells the two apart).
+
+Targets and the evaluation samples are drawn without replacement from the run's named
+streams (``target_stream``, ``eval_stream``); each target's reference batch and input noise
+come from ``reference_stream`` and its example id, so any subset of targets gives the same
+per-target result. With ``[etd] enabled`` the model runs in example-tied dropout's "kept"
+mode, as in the run's final evaluation.
+
+Candidates include the classifier by default (``layers = []``), as ALGORITHMS.md says; its
+units are the class logits, and zeroing the observed class's logit is often the best single
+edit. Set ``layers`` to the hidden groups to count hidden units only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from memscope.analysis.base import Analysis
+from memscope.errors import ConfigError
+from memscope.store.schemas import CORE_TABLES
+
+METRIC = "neurons_to_flip"
+
+
+@dataclass(frozen=True)
+class NeuronFlippingOptions:
+    reference_batch: int = 512  # B: other training examples in each target's reference batch (a fresh seeded draw per target; capped at N - 1)
+    noise_copies: int = 5  # noisy copies of (reference batch + target) whose logits are averaged; 0 = plain logits
+    noise_scale: float = 0.01  # L2 norm of each copy's Gaussian noise, relative to the norm of the batch tensor
+    max_neurons: int = 200  # cap: a target still not flipped after zeroing this many units is recorded as not flipped
+    num_noisy: int = 500  # targets drawn from the noisy (mislabeled) training examples (capped at what exists)
+    num_clean: int = 500  # targets drawn from the clean training examples (capped at what exists)
+    eval_noisy: int = 500  # fixed sample of noisy training examples for the collateral damage (observed labels)
+    eval_clean: int = 500  # fixed sample of clean training examples for the collateral damage
+    eval_test: int = 500  # fixed sample of test examples for the collateral damage
+    layers: tuple[str, ...] = ()  # candidate layer groups whose units may be zeroed; empty = all groups
+    batch_targets: int = 64  # targets searched together (device memory: batch_targets x copies x (B + 1) inputs)
+    chunk_examples: int = 0  # most examples in one forward pass (whole targets per pass); 0 = automatic: activations in 40% of free GPU memory, 256 MiB on CPU
+    target_stream: str = "flip_targets"  # named random stream that draws the targets
+    reference_stream: str = "flip_reference"  # named stream (with the example id) for each target's reference batch and noise
+    eval_stream: str = "flip_eval"  # named stream that draws the collateral-damage samples
+
+    def __post_init__(self) -> None:
+        problem = range_problem(self)
+        if problem:
+            raise ValueError(problem)
+
+
+def range_problem(o: NeuronFlippingOptions) -> str:
+    """The first out-of-range option, as a message ('' when all are fine)."""
+    if o.max_neurons < 1:
+        return f"max_neurons = {o.max_neurons} must be at least 1"
+    if o.reference_batch < 1:
+        return f"reference_batch = {o.reference_batch} must be at least 1"
+    for key in ("noise_copies", "num_noisy", "num_clean", "eval_noisy", "eval_clean", "eval_test"):
+        if getattr(o, key) < 0:
+            return f"{key} = {getattr(o, key)} must be 0 or more"
+    if o.noise_scale < 0:
+        return f"noise_scale = {o.noise_scale} must be 0 or more"
+    if o.batch_targets < 1:
+        return f"batch_targets = {o.batch_targets} must be at least 1"
+    if o.chunk_examples < 0:
+        return f"chunk_examples = {o.chunk_examples} must be 0 (automatic) or more"
+    for key in ("target_stream", "reference_stream", "eval_stream"):
+        if not getattr(o, key):
+            return f"{key} must not be empty"
+    return ""
+
+
+def _draw(rng: np.random.Generator, pool: np.ndarray, count: int) -> np.ndarray:
+    count = min(count, len(pool))
+    return np.sort(rng.choice(pool, size=count, replace=False)) if count else pool[:0]
+
+
+def sample_targets(is_noisy: np.ndarray, options: NeuronFlippingOptions, rng: np.random.Generator) -> np.ndarray:
+    """Training positions of the targets: noisy ones, then clean ones (each sorted)."""
+    is_noisy = np.asarray(is_noisy, dtype=bool)
+    noisy = _draw(rng, np.flatnonzero(is_noisy), options.num_noisy)
+    clean = _draw(rng, np.flatnonzero(~is_noisy), options.num_clean)
+    return np.concatenate([noisy, clean]).astype(np.int64)
+
+
+def sample_eval(is_noisy: np.ndarray, num_test: int, options: NeuronFlippingOptions, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Positions of the fixed collateral-damage samples: clean / noisy training, test."""
+    is_noisy = np.asarray(is_noisy, dtype=bool)
+    return {
+        "clean": _draw(rng, np.flatnonzero(~is_noisy), options.eval_clean),
+        "noisy": _draw(rng, np.flatnonzero(is_noisy), options.eval_noisy),
+        "test": _draw(rng, np.arange(num_test), options.eval_test),
+    }
+
+
+class NeuronFlipping(Analysis):
+    """Zero the highest-scoring units one at a time until each target's prediction flips."""
+
+    name = "neuron_flipping"
+    version = "1.0"
+    Options = NeuronFlippingOptions
+    tables = {
+        "neuron_flips": CORE_TABLES["neuron_flips"],
+        "neuron_flip_steps": CORE_TABLES["neuron_flip_steps"],
+        "example_scores": CORE_TABLES["example_scores"],
+    }
+
+    def validate(self, ctx: Any) -> None:
+        o = self.options
+        problem = range_problem(o)
+        if problem:
+            raise ConfigError(f"analysis.neuron_flipping: {problem}")
+        names = [g.name for g in ctx.groups]
+        for layer in o.layers:
+            if layer not in names:
+                raise ConfigError(
+                    f"analysis.neuron_flipping.layers: layer '{layer}' does not exist in model "
+                    f"'{ctx.config.model.name}'; layers: {', '.join(names)}"
+                )
+        chosen = [g for g in ctx.groups if not o.layers or g.name in o.layers]
+        if not any(g.neuron_modules for g in chosen):
+            raise ConfigError("analysis.neuron_flipping.layers: the chosen layers have no neuron modules (no units to zero)")
+
+    def run(self, ctx: Any) -> None:
+        from contextlib import nullcontext
+
+        from memscope.analysis.flipping_engine import FlipEngine, FlipSettings, candidate_sites
+
+        o = self.options
+        self.validate(ctx)
+        data, prepared = ctx.data, ctx.prepared
+        positions = sample_targets(prepared.is_noisy, o, ctx.rng(o.target_stream))
+        evals = sample_eval(prepared.is_noisy, int(data.x_test.shape[0]), o, ctx.rng(o.eval_stream))
+        eval_sets = {}
+        for split, pos in evals.items():
+            x, y = (data.x_test, data.y_test) if split == "test" else (data.x_train, data.y_train)
+            index = _index(pos, x.device)
+            eval_sets[split] = (x[index], y[index])
+        settings = FlipSettings(
+            reference_batch=o.reference_batch, noise_copies=o.noise_copies, noise_scale=o.noise_scale,
+            max_neurons=o.max_neurons, batch_targets=o.batch_targets, chunk_examples=o.chunk_examples,
+            reference_stream=o.reference_stream,
+        )
+        sites = candidate_sites(ctx.model, ctx.groups, o.layers)
+        engine = FlipEngine(ctx.model, sites, data.x_train, data.y_train, settings, ctx.torch_generator, eval_sets, progress=ctx.progress)
+        ids = ctx.example_ids(positions)
+        ctx.progress(
+            f"{len(positions)} targets ({int(prepared.is_noisy[positions].sum())} noisy), "
+            f"{engine.num_units} candidate units in {len({s.layer for s in sites})} layers"
+        )
+        etd = getattr(ctx, "etd", None)
+        with etd.use_mode("kept") if etd is not None else nullcontext():
+            results = engine.run(positions.tolist(), ids.tolist())
+        self._write(ctx, engine, results, {k: len(v) for k, v in evals.items()})
+
+    def _write(self, ctx: Any, engine: Any, results: list, eval_sizes: dict[str, int]) -> None:
+        is_noisy = ctx.prepared.is_noisy
+        results = sorted(results, key=lambda r: r.example)
+
+        def acc(r: Any, split: str) -> float | None:
+            return r.correct[split] / eval_sizes[split] if eval_sizes.get(split) else None
+
+        ctx.write(
+            "neuron_flips",
+            {
+                "example": [r.example for r in results],
+                "is_noisy": [bool(is_noisy[r.position]) for r in results],
+                "flipped": [r.flipped for r in results],
+                "neurons_to_flip": [r.neurons_to_flip for r in results],
+                "new_pred": [r.new_pred for r in results],
+                "clean_acc_after": [acc(r, "clean") for r in results],
+                "noisy_acc_after": [acc(r, "noisy") for r in results],
+                "test_acc_after": [acc(r, "test") for r in results],
+            },
+        )
+        steps: dict[str, list] = {k: [] for k in ("example", "step", "layer_index", "layer", "unit", "score")}
+        for r in results:
+            for n, (site, unit, score) in enumerate(r.steps, start=1):
+                layer_index, layer, group_unit = engine.site_unit(site, unit)
+                for key, value in zip(steps, (r.example, n, layer_index, layer, group_unit, score)):
+                    steps[key].append(value)
+        ctx.write("neuron_flip_steps", steps)
+        cap = self.options.max_neurons
+        ctx.write(
+            "example_scores",
+            {
+                "analysis": [self.name] * len(results),
+                "example": [r.example for r in results],
+                "metric": [METRIC] * len(results),
+                "value": [float(r.neurons_to_flip if r.flipped else cap + 1) for r in results],
+            },
+        )
+        ctx.progress(summary(results, is_noisy))
+
+
+def summary(results: list, is_noisy: np.ndarray) -> str:
+    """One line: flipped share and median neurons-to-flip, noisy vs clean."""
+    parts = []
+    for label, want in (("noisy", True), ("clean", False)):
+        group = [r for r in results if bool(is_noisy[r.position]) == want]
+        if not group:
+            continue
+        counts = [r.neurons_to_flip for r in group if r.flipped]
+        median = f"{float(np.median(counts)):g}" if counts else "-"
+        parts.append(f"{label}: {len(counts)}/{len(group)} flipped, median {median} units")
+    return "; ".join(parts) or "no targets"
+
+
+def _index(positions: np.ndarray, device: Any):
+    import torch
+
+    return torch.as_tensor(np.asarray(positions, dtype=np.int64), device=device)
