@@ -82,8 +82,9 @@ class PluginHost:
         self.pm.add_hookspecs(hookspecs)
         self.infos: dict[str, PluginInfo] = {}
         self.strict = env_flag("MEMSCOPE_STRICT_PLUGINS")
+        self.tracing = env_flag("MEMSCOPE_TRACE_PLUGINS")
         self._registries: Registries | None = None
-        if env_flag("MEMSCOPE_TRACE_PLUGINS"):
+        if self.tracing:  # hooks called through pm.hook are traced by pluggy; call_each traces itself
             self.pm.trace.root.setwriter(lambda text: sys.stderr.write(text))
             self.pm.enable_tracing()
         allow = os.environ.get("MEMSCOPE_LOAD_PLUGINS")
@@ -177,6 +178,19 @@ class PluginHost:
 
     # ------------------------------------------------------------------ calling
 
+    def add_plugin(self, plugin: Any, name: str | None = None, source: str = "test", location: str = "") -> PluginInfo:
+        """Register an extra plugin object (a module or any object with hookimpls), e.g. in tests."""
+        name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
+        info = PluginInfo(name, source, location or name, str(getattr(plugin, "__version__", "")))
+        self._add(info, plugin)
+        self._registries = None  # registrations are collected again on next use
+        return info
+
+    def _trace(self, plugin: str, hook_name: str, args: dict[str, Any]) -> None:
+        if self.tracing:
+            shown = ", ".join(f"{k}={type(v).__name__}" for k, v in args.items())
+            sys.stderr.write(f"memscope trace: {plugin}.{hook_name}({shown})\n")
+
     def _impls(self, hook_name: str):
         caller = getattr(self.pm.hook, hook_name)
         # pluggy calls the last registered first; keep registration order instead.
@@ -187,6 +201,7 @@ class PluginHost:
         failures = []
         for impl in self._impls(hook_name):
             accepted = {k: v for k, v in kwargs.items() if k in impl.argnames}
+            self._trace(impl.plugin_name, hook_name, accepted)
             try:
                 impl.function(**accepted)
             except Exception as exc:
@@ -216,6 +231,7 @@ class PluginHost:
                         else:
                             registry.add(name_or_obj, obj, description=description, plugin=plugin, **extra)
 
+                    self._trace(plugin, hook_name, {"register": register})
                     try:
                         impl.function(register)
                     except Exception as exc:

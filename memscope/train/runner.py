@@ -398,7 +398,7 @@ class Run:
             trainer.load_state_dict(self.resume_state["trainer"])
         for analysis in list(in_training):
             self._guard(analysis, "setup", lambda a=analysis: a.setup(ctx), in_training, trainer)
-        self.host.call_each("before_train", run=ctx)
+        self._lifecycle("before_train", run=ctx)
         metrics: dict[str, float] = {}
         for epoch in range(self.first_epoch, config.train.epochs + 1):
             stats = trainer.train_epoch(epoch)
@@ -429,12 +429,20 @@ class Run:
                 {"epoch": epoch, "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()}, "trainer": trainer.state_dict()},
             ))
             self.info.update(epoch=epoch, **{k: metrics[k] for k in ("clean_train_acc", "noisy_train_acc", "test_acc", "train_loss")})
-            self.host.call_each("after_epoch", run=ctx, epoch=epoch, metrics=metrics)
+            self._lifecycle("after_epoch", run=ctx, epoch=epoch, metrics=metrics)
             self.progress.epoch(epoch, metrics)
         for analysis in in_training:
             if not analysis.runs_after_training():
                 self._set_analysis(analysis.name, {"status": "completed"})
         return metrics
+
+    def _lifecycle(self, hook: str, **kwargs: Any) -> None:
+        """Call a lifecycle hook; a plugin that raises is reported (stderr, run.json), not fatal."""
+        for plugin, error in self.host.call_each(hook, **kwargs):
+            print(f"memscope: warning: plugin {plugin} failed in {hook}: {error}", file=sys.stderr, flush=True)
+            errors = list(self.info.data.get("plugin_errors", []))
+            errors.append(f"{plugin}: {error}")
+            self.info.update(plugin_errors=errors)
 
     def _set_analysis(self, name: str, entry: dict[str, Any]) -> None:
         analyses = dict(self.info.data.get("analyses", {}))
@@ -523,7 +531,10 @@ class Run:
                 with contextlib.suppress(StoreError):
                     self.info.update(status=status, error=error, finished_at=now_iso(), **final)
             reserve.unlink(missing_ok=True)
-            self.host.call_each("after_train", run=self.ctx, status=status)
+            try:
+                self._lifecycle("after_train", run=self.ctx, status=status)
+            except StoreError:
+                pass
         return RunResult(self.info.data["run_id"], self.info.run_dir, status, final, self.info.data.get("analyses", {}))
 
     def _save_traceback(self) -> None:
@@ -671,6 +682,7 @@ def analyze(home: Home, host: PluginHost, run_id: str, names: list[str], overrid
     config = config_from_dict(data, source=str(run_dir / "config.toml"))
     run = Run(config, home, host, progress=progress, source="memscope analyze")
     run._build(run_id)
+    _check_checkpoints(run_dir, config, int(info_data.get("epoch") or 0))
     final_epoch = run.ctx.final_epoch()
     checkpoints.apply_weights(run.model, run.ctx.load_state(final_epoch), f"checkpoint epoch {final_epoch}")
     run._declare_tables()
@@ -680,13 +692,29 @@ def analyze(home: Home, host: PluginHost, run_id: str, names: list[str], overrid
             raise MemscopeError(f"analysis '{analysis.name}' runs during training only; start a new run with it instead")
     info = RunInfo(run_dir, info_data)
     for analysis in selected:
-        for table in analysis.tables:
+        for table in {*analysis.tables, "example_scores"}:  # its scores go even when undeclared
             if table in PER_EPOCH_TABLES or table == "examples":
                 continue
             _clear_rows(run.writer, table, analysis.name)
         run_analysis(run.ctx, analysis, info, run.progress)
     (run_dir / "config.toml").write_text(config_to_toml(config), encoding="utf-8")
     return {a.name: info.data["analyses"].get(a.name, {}) for a in selected}
+
+
+def _check_checkpoints(run_dir: Path, config: RunConfig, last_epoch: int) -> None:
+    """Every checkpoint the run saved must still be there: with one missing, an analysis would
+    silently read other weights (the last one left would pass for the final model)."""
+    every = config.train.checkpoint_every
+    expected = [0, *(e for e in range(1, last_epoch + 1) if _checkpoint_due(e, config.train.epochs, every))]
+    have = set(checkpoints.saved_epochs(run_dir))
+    missing = [e for e in expected if e not in have]
+    if missing:
+        path = checkpoints.checkpoint_dir(run_dir) / f"epoch-{missing[0]:04d}.pt"
+        raise MemscopeError(
+            f"checkpoint {path} is missing (the run finished epoch {last_epoch}; saved: "
+            f"{', '.join(map(str, sorted(have))) or 'none'}); an analysis would read the wrong weights: "
+            "restore the file or train the run again"
+        )
 
 
 def _clear_rows(writer: RunWriter, table: str, analysis: str) -> None:

@@ -108,3 +108,31 @@ def test_trace_writes_hook_calls(plugins_dir, monkeypatch, capsys):
 def test_missing_plugins_dir(tmp_path):
     with pytest.raises(MemscopeError, match="plugins directory not found"):
         PluginHost(tmp_path / "nowhere")
+
+
+def test_trace_covers_registration_and_lifecycle_calls(plugins_dir, monkeypatch, capsys):
+    (plugins_dir / "zeros.py").write_text(GOOD)
+    monkeypatch.setenv("MEMSCOPE_TRACE_PLUGINS", "1")
+    host = PluginHost(plugins_dir)
+    host.registries
+    host.call_each("after_train", run=None, status="completed")
+    err = capsys.readouterr().err
+    assert "memscope trace: zeros.register_noise_models(register=function)" in err
+
+
+def test_add_plugin_registers_an_object_and_refreshes_registries():
+    import types
+
+    from memscope import hookimpl
+
+    module = types.ModuleType("extra")
+
+    @hookimpl
+    def register_noise_models(register):
+        register("extra_noise", lambda labels, k, rate, rng, options: labels)
+
+    module.register_noise_models = register_noise_models
+    host = PluginHost(None)
+    assert "extra_noise" not in host.registries.noise_models
+    info = host.add_plugin(module)
+    assert info.hooks == ["register_noise_models"] and "extra_noise" in host.registries.noise_models

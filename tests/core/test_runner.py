@@ -180,3 +180,25 @@ def test_failing_analyses_are_isolated(tmp_path):
     assert info["explodes_later"]["status"] == "failed" and "bad post-training" in info["explodes_later"]["error"]
     assert info["fine"]["status"] == "completed"
     assert len(rows(run.home.run_dir(run_id), "example_scores")) == 3
+
+
+LIFECYCLE_PLUGIN = '''
+from memscope import hookimpl
+
+
+@hookimpl
+def after_epoch(run, epoch, metrics):
+    raise RuntimeError("after_epoch broke")
+'''
+
+
+def test_lifecycle_hook_failure_is_reported_not_fatal(tmp_path, capsys):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "noisy_hook.py").write_text(LIFECYCLE_PLUGIN)
+    run = make_run(tmp_path, PluginHost(plugins), "train.epochs=1")
+    run_id = run.start()
+    assert run.execute().status == "completed"
+    assert "plugin noisy_hook failed in after_epoch" in capsys.readouterr().err
+    info = json.loads((run.home.run_dir(run_id) / "run.json").read_text())
+    assert any("after_epoch broke" in e for e in info["plugin_errors"])
