@@ -672,6 +672,30 @@ def example_scores_section(data: RunData) -> Section | None:
     )
 
 
+SMALL_TABLE_ROWS = 30
+
+
+def plugin_tables_section(data: RunData) -> Section | None:
+    """Plugin tables small enough to read whole (a leaderboard, per-group summaries), in full."""
+    blocks: list[Any] = []
+    shown: list[str] = []
+    for table in sorted(data.tables):
+        if table in CORE_TABLES or not 0 < data.count(table) <= SMALL_TABLE_ROWS:
+            continue
+        names = [c for c in data.columns(table) if c != "run_id"]
+        rows = data.rows(f'SELECT {", ".join(chr(34) + n + chr(34) for n in names)} FROM "{table}"')
+        sample = rows[0] if rows else {}
+        columns = [
+            Column(n, ".4g" if isinstance(sample.get(n), float) else "", justify="right" if isinstance(sample.get(n), (int, float)) else "left")
+            for n in names
+        ]
+        blocks.append(Table(columns, [[r[n] for n in names] for r in rows], title=table))
+        shown.append(table)
+    if not blocks:
+        return None
+    return Section("plugin_tables", "Plugin tables", blocks, tuple(shown))
+
+
 def tables_section(data: RunData, shown: dict[str, str]) -> Section | None:
     """Every table holding rows for this run: row counts, and where the report shows it."""
     if not data.tables:
@@ -729,6 +753,7 @@ SECTIONS: list[tuple[str, SectionBuilder]] = [
     ("flipping", flipping_section),
     ("etd", etd_section),
     ("example_scores", example_scores_section),
+    ("plugin_tables", plugin_tables_section),
 ]
 
 

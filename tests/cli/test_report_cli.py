@@ -267,3 +267,20 @@ def test_the_report_imports_neither_torch_nor_textual(home, make_run):
     assert "Training" in proc.stdout, proc.stderr
     heavy = json.loads(proc.stderr.split("HEAVY=")[-1])
     assert heavy == []
+
+
+def test_small_plugin_tables_are_printed_in_full(home, make_run):
+    from typer.testing import CliRunner
+
+    import pyarrow as pa
+
+    from memscope.cli.app import app
+    from memscope.store.writer import RunWriter
+
+    make_run("run-with-plugin")
+    writer = RunWriter(home, "run-with-plugin")
+    writer.declare_table("demo_leaderboard", pa.schema([("signal", pa.string()), ("auroc", pa.float64())]))
+    writer.write("demo_leaderboard", {"signal": ["loss", "margin"], "auroc": [0.97, 0.91]})
+    result = CliRunner().invoke(app, ["report", "run-with-plugin", "--home", str(home.root), "--no-plots", "--width", "100"])
+    assert result.exit_code == 0, result.stderr
+    assert "Plugin tables" in result.stdout and "demo_leaderboard" in result.stdout and "0.97" in result.stdout
