@@ -7,7 +7,6 @@ import them inside their function bodies.
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Annotated, Optional
 
@@ -44,11 +43,8 @@ def root(
     plugins_dir: common.PluginsDirOption = None,
 ) -> None:
     """Without a command, open the terminal app."""
-    # Root-level --home/--plugins-dir apply to every sub-command (and to the runs it starts).
-    if home is not None:
-        os.environ["MEMSCOPE_HOME"] = str(home.expanduser().absolute())
-    if plugins_dir is not None:
-        os.environ["MEMSCOPE_PLUGINS_DIR"] = str(plugins_dir.expanduser().absolute())
+    # Root-level --home/--plugins-dir apply to every sub-command (reset on each invocation).
+    common.ROOT_OPTIONS.update(home=home, plugins_dir=plugins_dir)
     if ctx.invoked_subcommand is None:
         from memscope.cli.tui import open_app
 
@@ -66,7 +62,8 @@ def main(argv: list[str] | None = None) -> None:
         from memscope.plugins import get_host
 
         if _needs_plugin_commands(args):
-            get_host(_plugins_dir_from_argv(args)).register_commands(app)
+            for name, error in get_host(_plugins_dir_from_argv(args)).call_each("register_commands", cli=app):
+                common.eprint(f"memscope: warning: plugin {name} failed: {error}")
         app(args=args, prog_name="memscope", standalone_mode=True)
     except MemscopeError as exc:
         common.eprint(f"memscope: error: {exc.message}")

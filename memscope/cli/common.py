@@ -43,17 +43,22 @@ def fail(error: MemscopeError) -> "typer.Exit":
     return typer.Exit(int(error.exit_code))
 
 
+# Options given before the command (``memscope --home X query ...``); the root callback
+# sets them on every invocation, so nothing leaks from one CliRunner call to the next.
+ROOT_OPTIONS: dict[str, Path | None] = {"home": None, "plugins_dir": None}
+
+
 def get_home(home: Path | None, *, create: bool = True):
     from memscope.store.home import resolve_home
 
-    resolved = resolve_home(home)
+    resolved = resolve_home(home or ROOT_OPTIONS["home"])
     return resolved.ensure() if create else resolved
 
 
 def get_host(plugins_dir: Path | None):
     from memscope.plugins import get_host as _get_host
 
-    return _get_host(plugins_dir)
+    return _get_host(plugins_dir or ROOT_OPTIONS["plugins_dir"])
 
 
 def stdout_is_terminal() -> bool:

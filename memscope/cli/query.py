@@ -322,7 +322,7 @@ def query(
 
     conn = open_connection(resolved, host)
     try:
-        result = execute(conn, text, limit=limit or None)
+        result = _interruptible(lambda: execute(conn, text, limit=limit or None), conn)
     finally:
         conn.close()
 
@@ -344,6 +344,40 @@ def query(
         sys.stdout.flush()
     except BrokenPipeError:  # `memscope query ... | head`: the reader has all it wants
         _silence_stdout()
+
+
+def _interruptible(call, conn):
+    """Run ``call()`` in a worker thread so that Ctrl-C reaches a long query: Python handles
+    SIGINT only in the main thread between bytecodes, never while it waits inside DuckDB.
+    The main thread waits here instead, and on Ctrl-C interrupts the statement."""
+    import threading
+
+    box: dict[str, Any] = {}
+    done = threading.Event()  # not Thread.join: a join cut short by Ctrl-C can report a live thread as dead
+
+    def work() -> None:
+        try:
+            box["result"] = call()
+        except BaseException as exc:  # handed to the main thread
+            box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=work, name="memscope-query", daemon=True).start()
+    try:
+        while not done.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        conn.interrupt()
+        if not done.wait(10):  # the statement stops at DuckDB's next check; then the connection can close
+            import os
+
+            eprint("memscope: interrupted")
+            os._exit(130)  # DuckDB did not stop: leave without waiting for it
+        raise
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
 
 
 def _silence_stdout() -> None:

@@ -44,6 +44,10 @@ def _run(config: Path | None, overrides: list[str], resume: str | None, quiet: b
         run_dir = store.run_dir(resume)
         if not (run_dir / "config.toml").is_file():
             raise ConfigError(f"no run '{resume}' to resume in {store.root}; see 'memscope runs list'")
+        from memscope.store.runinfo import effective_status, read_run_info
+
+        if effective_status(read_run_info(run_dir)) == "running":  # one writer per run directory
+            raise ConfigError(f"run '{resume}' is still running (pid {read_run_info(run_dir).get('pid')}); cancel it first")
         cfg = load_config(run_dir / "config.toml", overrides)
         source = str(run_dir / "config.toml")
     else:

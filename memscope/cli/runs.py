@@ -229,5 +229,44 @@ def _remove(home, run_id: str) -> None:
         pass  # another deletion in progress
 
 
+@runs_app.command("check")
+@handle_errors
+def check(
+    ctx: typer.Context,
+    run_ids: Annotated[Optional[list[str]], typer.Argument(help="Runs to check (default: every run).", show_default=False)] = None,
+    repair: Annotated[bool, typer.Option("--repair", help="Move bad parts to runs/<id>/.quarantine/ and delete stray temporary files.")] = False,
+    json_: JsonFlag = False,
+    home: HomeOption = None,
+) -> None:
+    """Find Parquet parts that would break queries (truncated, not Parquet, wrong column types).
+
+    Prints one line per bad file on stdout and exits 3 when any is left; --repair moves each
+    bad part to runs/<id>/.quarantine/<table>/ (nothing is deleted) so every query works again.
+    """
+    from memscope.errors import ExitCode
+    from memscope.store.check import check_home, quarantine
+
+    resolved = _home(ctx, home)
+    for run_id in run_ids or []:
+        _check_id(resolved, run_id)
+    problems = check_home(resolved, list(run_ids) if run_ids else None)
+    fixed = quarantine(resolved, problems) if repair else []
+    if json_:
+        print(json.dumps([p.as_dict() for p in problems], indent=1))
+    else:
+        for p in problems:
+            action = f"  -> moved to {p.moved_to}" if p.moved_to else ("  -> removed" if p in fixed else "")
+            print(f"{p.path}: {p.reason}{action}")
+    bad = [p for p in problems if not p.harmless and p not in fixed]
+    if bad:
+        eprint(f"memscope: {len(bad)} bad part(s); run 'memscope runs check --repair' to move them aside, "
+               f"or delete the run with 'memscope runs rm {bad[0].run_id}'")
+        raise typer.Exit(int(ExitCode.STORE_UNAVAILABLE))
+    if not problems:
+        eprint(f"memscope: every part in {resolved.root} is readable")
+    elif fixed:
+        eprint(f"memscope: moved {sum(not p.harmless for p in fixed)} bad part(s) aside, removed {sum(p.harmless for p in fixed)} stray temporary file(s)")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(runs_app, name="runs")

@@ -113,3 +113,12 @@ def test_interrupt_marks_run_cancelled_with_exit_130(tmp_path, sig):
     info = json.loads(run_json.read_text())
     assert info["status"] == "cancelled"
     assert out.strip() == info["run_id"]
+
+
+def test_root_level_home_applies_to_the_command_and_does_not_leak(runner, tmp_path, monkeypatch):
+    monkeypatch.setenv("MEMSCOPE_HOME", str(tmp_path / "default"))
+    result = invoke(runner, "--home", str(tmp_path / "chosen"), "run", str(ROOT / "sample_configs/digits.toml"), *TINY, "--quiet")
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "chosen" / "runs" / result.stdout.strip()).is_dir()
+    listed = invoke(runner, "runs", "list", "--json")
+    assert result.stdout.strip() not in listed.stdout  # the next call is back on MEMSCOPE_HOME
