@@ -77,6 +77,7 @@ class RunConfig:
     name: str = ""  # a label for the run (shown in lists); empty = "<dataset>-<model>"
     seed: int = 0  # seeds the noise, the subsets, the initial weights and the batch order
     device: str = "auto"  # auto (cuda > mps > cpu), cpu, cuda, mps
+    threads: int = 0  # CPU threads for torch; 0 = auto (1 for models under 1M parameters, else torch's default)
     analyses: tuple[str, ...] = ()  # registered analyses to run (in-training and post-training)
     analysis_timeout: float = 0.0  # seconds each post-training analysis may run before it is marked failed; 0 = no limit
     tags: dict[str, str] = field(default_factory=dict)  # free-form labels (sweeps put theirs here)
@@ -227,7 +228,7 @@ def validate(cfg: RunConfig, source: str = "config") -> RunConfig:
     for key, value in positive.items():
         if value < 1:
             raise ConfigError(f"{source}: '{key}' = {value} must be at least 1")
-    for key, value in {"data.train_subset": cfg.data.train_subset, "data.test_subset": cfg.data.test_subset}.items():
+    for key, value in {"data.train_subset": cfg.data.train_subset, "data.test_subset": cfg.data.test_subset, "threads": cfg.threads}.items():
         if value < 0:
             raise ConfigError(f"{source}: '{key}' = {value} must be 0 (all) or a positive count")
     if cfg.analysis_timeout < 0:
