@@ -153,6 +153,11 @@ class NewRunScreen(SectionScreen):
         widgets.append(Collapsible(*analysis_widgets, title="Analyses", collapsed=False, id="sec-analyses"))
         await form.mount_all(widgets)
         self._describe_choices()
+        # A newcomer's first launch should be the embedded default that memorizes in seconds,
+        # not the paper's GPU settings: start from digits.toml when it is around.
+        digits = next((p for p in message.samples if p.name == "digits.toml"), None)
+        if digits is not None:
+            self.query_one("#new-sample", Select).value = str(digits)
 
     # ------------------------------------------------------------------ form <-> values
 
