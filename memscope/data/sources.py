@@ -88,7 +88,7 @@ def load_npz(request: DatasetRequest) -> DatasetArrays:
     """Your own arrays from a .npz (data.path)."""
     if not request.path:
         raise DataError("dataset 'npz' needs data.path = \"/path/to/arrays.npz\" (keys x_train, y_train, x_test, y_test)")
-    return read_npz(request.path, f"dataset 'npz'")
+    return read_npz(request.path, "dataset 'npz'")
 
 
 def _torchvision(request: DatasetRequest, name: str) -> DatasetArrays:

@@ -94,10 +94,20 @@ class Home:
                 "choose another with --home or MEMSCOPE_HOME"
             ) from None
         if created or not self.catalog_path.exists():
-            from memscope.store.catalog import refresh_catalog
-
-            refresh_catalog(self)
+            self._refresh_catalog()
         return self
+
+    def _refresh_catalog(self) -> None:
+        """Rebuild the catalog; a bad part elsewhere in the home must not stop a run or a
+        repair (readers rebuild a stale catalog, and name the bad part, themselves)."""
+        from memscope.store.catalog import refresh_catalog
+        from memscope.store.query import bad_part_error
+
+        try:
+            refresh_catalog(self)
+        except StoreError as exc:
+            if bad_part_error(exc) is None:
+                raise
 
     def _write_schema_part(self, table: str, schema: pa.Schema) -> bool:
         path = self.schema_dir / table / SCHEMA_PART
@@ -107,15 +117,31 @@ class Home:
         write_parquet_atomic(schema.empty_table(), path)
         return True
 
+    def remove_run(self, run_id: str) -> None:
+        """Move the run out of ``runs/`` in one rename (queries see all of it or none), then delete."""
+        import secrets
+        import shutil
+
+        trash = self.root / ".trash"
+        target = trash / f"{run_id}.{secrets.token_hex(3)}"
+        try:
+            trash.mkdir(exist_ok=True)
+            self.run_dir(run_id).rename(target)
+        except OSError as exc:
+            raise StoreError(f"cannot delete run {run_id}: {exc.strerror or exc}") from None
+        shutil.rmtree(target, ignore_errors=True)
+        try:
+            trash.rmdir()
+        except OSError:
+            pass  # another deletion in progress
+
     def declare_table(self, table: str, schema: pa.Schema) -> None:
         """Make a (plugin) table queryable: a zero-row schema part and a catalog view."""
         existing = self.table_schema(table)
         if existing is not None:
             return
         self._write_schema_part(table, schema)
-        from memscope.store.catalog import refresh_catalog
-
-        refresh_catalog(self)
+        self._refresh_catalog()
 
 
 def resolve_home(explicit: str | Path | None = None) -> Home:
@@ -134,6 +160,7 @@ def write_parquet_atomic(table: pa.Table, path: Path) -> Path:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         pq.write_table(table, tmp, compression="zstd")
+        _inject_fault("kill_after_tmp_write", path)
         fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)
@@ -144,3 +171,26 @@ def write_parquet_atomic(table: pa.Table, path: Path) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+#: Test-only fault injection (docs/data-safety.md): ``MEMSCOPE_FAULT=kill_after_tmp_write:<table>:<n>``
+#: SIGKILLs this process on its n-th part of ``<table>`` (schema parts not counted), after the
+#: temporary file is complete and before it is renamed: the moment "while a part is being
+#: written". Unset, empty or malformed: no fault.
+FAULT_ENV = "MEMSCOPE_FAULT"
+_fault_counts: dict[str, int] = {}
+
+
+def _inject_fault(point: str, path: Path) -> None:
+    spec = os.environ.get(FAULT_ENV)
+    if not spec or path.parent.parent.name == SCHEMA_RUN:
+        return
+    want, _, rest = spec.partition(":")
+    table, _, nth = rest.partition(":")
+    if want != point or table != path.parent.name:
+        return
+    _fault_counts[table] = count = _fault_counts.get(table, 0) + 1
+    if nth.strip().isdigit() and count == int(nth):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import os
 import signal
 import socket
@@ -27,7 +26,7 @@ import torch
 
 from memscope import __version__
 from memscope.analysis.base import Analysis
-from memscope.config import RunConfig, build_dataclass, config_to_toml, load_config, validate
+from memscope.config import RunConfig, build_dataclass, config_to_toml
 from memscope.errors import ConfigError, MemscopeError, RunCancelled, RunFailed, StoreError
 from memscope.plugins import PluginHost
 from memscope.seeding import stream_seed

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -160,18 +159,7 @@ def delete_run(home: Home, run_id: str) -> None:
     check_run_id(home, run_id)
     if read_run(home, run_id).status == "running":
         raise MemscopeError(f"run {run_id} is still running; cancel it first")
-    trash = home.root / ".trash"
-    target = trash / f"{run_id}.{secrets.token_hex(3)}"
-    try:
-        trash.mkdir(exist_ok=True)
-        home.run_dir(run_id).rename(target)
-    except OSError as exc:
-        raise StoreError(f"cannot delete run {run_id}: {exc.strerror or exc}") from None
-    shutil.rmtree(target, ignore_errors=True)
-    try:
-        trash.rmdir()
-    except OSError:
-        pass
+    home.remove_run(run_id)
 
 
 def cancel_run(home: Home, run_id: str) -> int:
