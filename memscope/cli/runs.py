@@ -206,27 +206,8 @@ def rm(
             eprint("memscope: nothing deleted")
             return
     for run_id in unique:
-        _remove(resolved, run_id)
+        resolved.remove_run(run_id)
         eprint(f"memscope: deleted {run_id}")
-
-
-def _remove(home, run_id: str) -> None:
-    """Move the run out of ``runs/`` in one rename (queries see all of it or none), then delete."""
-    import secrets
-    import shutil
-
-    trash = home.root / ".trash"
-    target = trash / f"{run_id}.{secrets.token_hex(3)}"
-    try:
-        trash.mkdir(exist_ok=True)
-        home.run_dir(run_id).rename(target)
-    except OSError as exc:
-        raise StoreError(f"cannot delete run {run_id}: {exc.strerror or exc}") from None
-    shutil.rmtree(target, ignore_errors=True)
-    try:
-        trash.rmdir()
-    except OSError:
-        pass  # another deletion in progress
 
 
 @runs_app.command("check")

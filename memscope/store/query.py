@@ -309,8 +309,51 @@ def _memory_catalog(home: Home) -> "duckdb.DuckDBPyConnection":
         define_catalog(conn, home)
     except duckdb.Error as exc:
         conn.close()
+        if bad_part_error(exc) is None:
+            raise StoreError(f"cannot read the results in {home.root}: {exc}") from None
+        conn = _catalog_around_bad_parts(home)
+    return conn
+
+
+def _catalog_around_bad_parts(home: Home) -> "duckdb.DuckDBPyConnection":
+    """The in-memory catalog when some part cannot be read: a table whose view cannot be
+    bound gets a view over its schema part and the bad file only, so a query on it fails
+    naming that file (never a silently partial result) and every other table still works."""
+    import duckdb
+
+    from memscope.store import catalog
+    from memscope.store.home import SCHEMA_PART
+
+    conn = duckdb.connect(":memory:", config=_base_config())
+    try:
+        tables = catalog.catalog_tables(home)
+        for table in tables:
+            try:
+                conn.execute(catalog.table_view_sql(home, table))
+            except duckdb.Error as exc:
+                bad = bad_part_error(exc)
+                if bad is None or bad.path is None:
+                    raise
+                files = [home.schema_dir / table / SCHEMA_PART, bad.path]
+                conn.execute(
+                    f"CREATE OR REPLACE VIEW {catalog.sql_identifier(table)} AS SELECT * FROM read_parquet(["
+                    + ", ".join(catalog.sql_string(str(f)) for f in files)
+                    + "], union_by_name = false, hive_partitioning = false)"
+                )
+        conn.execute(catalog.runs_view_sql(home))
+        conn.execute(catalog.meta_view_sql(home, tables))
+    except duckdb.Error as exc:
+        conn.close()
+        bad = bad_part_error(exc)
+        if bad is not None:
+            raise bad from None
         raise StoreError(f"cannot read the results in {home.root}: {exc}") from None
     return conn
+
+
+#: Serializes lock_down's check-then-lock: threads opening connections to one catalog file
+#: share one DuckDB instance, and two could both see it unlocked and both try to SET.
+_LOCK_DOWN = threading.Lock()
 
 
 def lock_down(conn: "duckdb.DuckDBPyConnection", home: Home) -> None:
@@ -319,6 +362,11 @@ def lock_down(conn: "duckdb.DuckDBPyConnection", home: Home) -> None:
     Connections to the same catalog file in one process share one DuckDB instance (the
     TUI may hold several); the first one locks it, later ones check the lock is ours.
     """
+    with _LOCK_DOWN:
+        _lock_down(conn, home)
+
+
+def _lock_down(conn: "duckdb.DuckDBPyConnection", home: Home) -> None:
     import duckdb
 
     from memscope.store.catalog import sql_string
@@ -370,12 +418,42 @@ def open_connection(home: Union[Home, str, Path], host: "PluginHost | None" = No
 # --------------------------------------------------------------------------- execution
 
 
+class BadPartError(QueryError):
+    """A query met a Parquet part it cannot read (exit code 3): the message names the file
+    and the way out (``memscope runs check --repair`` or ``memscope runs rm``)."""
+
+    exit_code = ExitCode.STORE_UNAVAILABLE
+    path: "Path | None" = None
+
+
+_PART_PATH = r"'(/[^']*/runs/([^/']+)/([^/']+)/[^/']+\.parquet)'"
+_NOT_PARQUET = ("too small to be a parquet file", "no magic bytes", "footer length error", "not a parquet file", "corrupt")
+
+
+def bad_part_error(exc: BaseException) -> "BadPartError | None":
+    """The DuckDB error ``exc`` as a :class:`BadPartError` when it is about one part under
+    some home's ``runs/`` (None otherwise)."""
+    text = str(exc).strip()
+    m = re.search(_PART_PATH, text)
+    if not m or "no files found" in text.lower():
+        return None
+    path, run_id, _table = m.groups()
+    first = text.splitlines()[0]
+    what = "is not a valid Parquet file" if any(p in first.lower() for p in _NOT_PARQUET) else "cannot be read"
+    fix = "move it aside with 'memscope runs check --repair'"
+    if not run_id.startswith(("_", ".")):
+        fix += f", or delete the run with 'memscope runs rm {run_id}'"
+    error = BadPartError(f"{path} {what} ({first}); {fix}")
+    error.path = Path(path)
+    return error
+
+
 def _error(exc: BaseException) -> QueryError:
     import duckdb
 
     if isinstance(exc, duckdb.InterruptException):
         return QueryError("query interrupted", exit_code=ExitCode.INTERRUPTED)
-    return QueryError(str(exc).rstrip())
+    return bad_part_error(exc) or QueryError(str(exc).rstrip())
 
 
 def _relation(conn: "duckdb.DuckDBPyConnection", text: str) -> Any:
@@ -498,6 +576,8 @@ class QueryHandle:
 
 __all__ = [
     "BATCH_ROWS",
+    "BadPartError",
+    "bad_part_error",
     "QueryHandle",
     "QueryResult",
     "execute",

@@ -1,0 +1,1 @@
+raise RuntimeError('kaput at import')

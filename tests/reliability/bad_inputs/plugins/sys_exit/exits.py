@@ -1,0 +1,3 @@
+import sys
+
+sys.exit(3)  # a plugin must not end memscope
