@@ -118,9 +118,15 @@ class PluginHost:
         except Exception as exc:  # pluggy validation errors (unknown hook, bad signature)
             self._fail(info, "register", exc)
             return
-        info.hooks = sorted(
-            hook.name for hook in self.pm.get_hookcallers(module) or [] if hook.name != "__dummy__"
-        )
+        callers = self.pm.get_hookcallers(module) or []
+        info.hooks = sorted(hook.name for hook in callers if hook.name != "__dummy__")
+        for hook in callers:  # a misspelt hook would otherwise be accepted and never called
+            if not hook.has_spec():
+                import difflib
+
+                close = difflib.get_close_matches(hook.name, [n for n in dir(hookspecs) if not n.startswith("_")], n=1)
+                hint = f"; did you mean {close[0]}?" if close else ""
+                self._fail(info, "register", MemscopeError(f"unknown hook '{hook.name}'{hint}"))
 
     def _load_builtins(self) -> None:
         from memscope.builtin import BUILTIN_PLUGINS

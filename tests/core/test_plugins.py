@@ -136,3 +136,11 @@ def test_add_plugin_registers_an_object_and_refreshes_registries():
     assert "extra_noise" not in host.registries.noise_models
     info = host.add_plugin(module)
     assert info.hooks == ["register_noise_models"] and "extra_noise" in host.registries.noise_models
+
+
+def test_misspelt_hook_is_reported(plugins_dir):
+    (plugins_dir / "typo.py").write_text(
+        "from memscope import hookimpl\n\n@hookimpl\ndef register_dataset(register):\n    pass\n"
+    )
+    errors = dict(PluginHost(plugins_dir).errors())
+    assert "unknown hook 'register_dataset'; did you mean register_datasets?" in errors["typo"]
