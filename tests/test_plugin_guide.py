@@ -155,7 +155,9 @@ def test_the_tutorial_config_is_the_sample_config():
     sample = tomllib.loads((REPO / "sample_configs" / "digits.toml").read_text(encoding="utf-8"))
     from memscope.config import config_from_dict
 
-    assert config_from_dict(inline_data) == config_from_dict({**sample, "device": "auto", "seed": 0})
+    # the tutorial sets its own analyses with --set, so the sample's analyses do not matter here
+    training = {k: v for k, v in sample.items() if k not in ("analyses", "analysis")}
+    assert config_from_dict(inline_data) == config_from_dict({**training, "device": "auto", "seed": 0})
 
 
 # --------------------------------------------------------------------------- the code runs

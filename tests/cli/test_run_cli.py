@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from memscope.cli.app import app
 
-TINY = ["--set", 'data.dataset="synthetic"', "--set", 'model.name="mlp"', "--set", "model.options.hidden=[16]", "--set", "train.epochs=2", "--set", "train.batch_size=64"]
+TINY = ["--set", "analyses=[]", "--set", 'data.dataset="synthetic"', "--set", 'model.name="mlp"', "--set", "model.options.hidden=[16]", "--set", "train.epochs=2", "--set", "train.batch_size=64"]
 ROOT = Path(__file__).resolve().parents[2]
 
 

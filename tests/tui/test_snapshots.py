@@ -25,7 +25,8 @@ def before(mode: str | None = None, run_id: str | None = RUN_A, then=None):
             await then(pilot)
             await settle(pilot)
         app.screen.set_focus(None) if mode not in ("sql",) else None
-        await pilot.pause(0.2)
+        await settle(pilot)  # a busy machine can leave a refresh in flight: let it land
+        await pilot.pause(0.5)
 
     return run_before
 
