@@ -25,8 +25,7 @@ def before(mode: str | None = None, run_id: str | None = RUN_A, then=None):
             await then(pilot)
             await settle(pilot)
         app.screen.set_focus(None) if mode not in ("sql",) else None
-        await settle(pilot)  # a busy machine can leave a refresh in flight: let it land
-        await pilot.pause(0.5)
+        await pilot.pause(0.2)
 
     return run_before
 
@@ -89,7 +88,9 @@ class TestSqlSnapshots:
         async def run_query(pilot):
             from textual.widgets import TextArea
 
-            pilot.app.screen.query_one(TextArea).text = (
+            editor = pilot.app.screen.query_one(TextArea)
+            editor.cursor_blink = False  # a blinking cursor makes the picture depend on timing
+            editor.text = (
                 f"SELECT epoch, round(clean_train_acc, 3) AS clean, round(noisy_train_acc, 3) AS noisy\n"
                 f"FROM epochs WHERE run_id = '{RUN_A}' ORDER BY epoch"
             )
@@ -101,7 +102,9 @@ class TestSqlSnapshots:
         async def run_query(pilot):
             from textual.widgets import TextArea
 
-            pilot.app.screen.query_one(TextArea).text = "SELECT nope FROM runs"
+            editor = pilot.app.screen.query_one(TextArea)
+            editor.cursor_blink = False  # a blinking cursor makes the picture depend on timing
+            editor.text = "SELECT nope FROM runs"
             await pilot.press("f5")
 
         assert snap_compare(snapshot_app(), terminal_size=SNAPSHOT_SIZE, run_before=before("sql", then=run_query))
