@@ -17,10 +17,4 @@ PAPER_ANALYSES = (
 def register_analyses(register):
     for spec in PAPER_ANALYSES:
         module_name, class_name = spec.split(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:  # not built yet in this checkout
-                continue
-            raise
-        register(getattr(module, class_name))
+        register(getattr(importlib.import_module(module_name), class_name))

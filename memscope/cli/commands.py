@@ -20,10 +20,4 @@ COMMAND_MODULES = (
 
 def register_all(app: typer.Typer) -> None:
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # a command group not written yet
-                continue
-            raise
-        module.register(app)
+        importlib.import_module(name).register(app)
