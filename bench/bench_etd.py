@@ -11,15 +11,13 @@ repeats (after a warm-up epoch), wall and CPU time, and the ratio. Not a unit te
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_gradient_accounting import CASES, MNIST, make_trainer, report, setup_case, time_epochs  # noqa: E402
+from bench_gradient_accounting import bench_args, bench_cases, make_trainer, report, setup_case, time_epochs  # noqa: E402
 
 from memscope.train.runner import model_factory  # noqa: E402
 
@@ -27,19 +25,8 @@ from memscope.train.runner import model_factory  # noqa: E402
 def main() -> None:
     from memscope.train.etd_masks import ExampleTiedDropout, default_etd_groups
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--case", choices=[*CASES, "all"], default="all")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = torch's default)")
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "mps", "auto"])
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
-    for case in CASES if args.case == "all" else [args.case]:
-        if case == "mnist" and not MNIST.is_file():
-            print(f"{case}: skipped ({MNIST} not found)")
-            continue
+    args = bench_args(__doc__.splitlines()[0])
+    for case in bench_cases(args):
         config, host, data = setup_case(case, device=args.device)
         off = make_trainer(config, host, data)
         model = model_factory(config, host, data)()  # same seed: the same initial weights as "off"

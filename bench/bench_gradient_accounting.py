@@ -87,10 +87,9 @@ def report(label: str, times: dict[str, dict[str, list[float]]], target: float, 
     )
 
 
-def main() -> None:
-    from memscope.analysis.gradient_accounting import GradientAccounting
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def bench_args(description: str) -> argparse.Namespace:
+    """The options both training benches take; sets the thread count and prints the set-up."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--case", choices=[*CASES, "all"], default="all")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = torch's default)")
@@ -99,10 +98,25 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
+    return args
+
+
+def bench_cases(args: argparse.Namespace) -> list[str]:
+    """The cases to run; the MNIST one only when the shared file is there."""
+    cases = []
     for case in CASES if args.case == "all" else [args.case]:
         if case == "mnist" and not MNIST.is_file():
             print(f"{case}: skipped ({MNIST} not found)")
             continue
+        cases.append(case)
+    return cases
+
+
+def main() -> None:
+    from memscope.analysis.gradient_accounting import GradientAccounting
+
+    args = bench_args(__doc__.splitlines()[0])
+    for case in bench_cases(args):
         config, host, data = setup_case(case, device=args.device)
         off = make_trainer(config, host, data)
         ga = GradientAccounting()

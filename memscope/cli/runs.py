@@ -109,29 +109,6 @@ def list_runs(
     _print_table(list(LIST_COLUMNS), [[i.get(c) for c in LIST_COLUMNS] for i in infos])
 
 
-def _table_counts(home, run_id: str) -> dict[str, int]:
-    """Rows per table for one run, from the Parquet footers (no data read)."""
-    import pyarrow.parquet as pq
-
-    from memscope.store.writer import PART_RE
-
-    counts: dict[str, int] = {}
-    run_dir = home.run_dir(run_id)
-    for table in home.table_names():
-        folder = run_dir / table
-        if not folder.is_dir():
-            continue
-        total = 0
-        for part in sorted(folder.iterdir()):
-            if PART_RE.match(part.name):
-                try:
-                    total += pq.read_metadata(part).num_rows
-                except (OSError, ValueError):
-                    pass  # removed or rewritten meanwhile
-        counts[table] = total
-    return counts
-
-
 def _config(home, run_id: str) -> tuple[str | None, dict[str, Any] | None]:
     import tomllib
 
@@ -159,7 +136,7 @@ def show(
     _check_id(resolved, run_id)
     info = _info(resolved, run_id)
     config_text, config = _config(resolved, run_id)
-    counts = _table_counts(resolved, run_id)
+    counts = resolved.table_row_counts(run_id)
     if json_:
         payload = {"run": info, "config": config, "tables": counts, "run_dir": str(resolved.run_dir(run_id))}
         print(json.dumps(payload, indent=1, default=str))

@@ -117,6 +117,28 @@ class Home:
         write_parquet_atomic(schema.empty_table(), path)
         return True
 
+    def table_row_counts(self, run_id: str) -> dict[str, int]:
+        """Rows per table for one run, from the Parquet footers (no data read)."""
+        import pyarrow.parquet as pq
+
+        from memscope.store.writer import PART_RE
+
+        counts: dict[str, int] = {}
+        run_dir = self.run_dir(run_id)
+        for table in self.table_names():
+            folder = run_dir / table
+            if not folder.is_dir():
+                continue
+            total = 0
+            for part in sorted(folder.iterdir()):
+                if PART_RE.match(part.name):
+                    try:
+                        total += pq.read_metadata(part).num_rows
+                    except (OSError, ValueError):
+                        pass  # a part removed or rewritten while we counted
+            counts[table] = total
+        return counts
+
     def remove_run(self, run_id: str) -> None:
         """Move the run out of ``runs/`` in one rename (queries see all of it or none), then delete."""
         import secrets

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -17,7 +16,7 @@ from memscope.seeding import numpy_stream, stream_seed
 from memscope.store.home import Home
 from memscope.store.writer import RunWriter
 from memscope.train import checkpoints
-from memscope.train.evaluate import split_accuracies
+from memscope.train.evaluate import autocast_for, split_accuracies
 from memscope.train.prepare import DeviceData, PreparedData
 
 
@@ -56,9 +55,7 @@ class RunContext:
         return g
 
     def autocast(self):
-        if self.config.train.precision == "bf16" and self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return nullcontext()
+        return autocast_for(self.config.train.precision, self.device)
 
     # ------------------------------------------------------------------ layers and checkpoints
 

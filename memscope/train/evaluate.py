@@ -8,6 +8,13 @@ import torch
 import torch.nn.functional as F
 
 
+def autocast_for(precision: str, device: torch.device):
+    """bf16 autocast when asked for on a GPU; a no-op context everywhere else."""
+    if precision == "bf16" and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
 @torch.no_grad()
 def predict(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 1024, autocast=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Return (logits as float32, predictions) for every row of ``x``, in eval mode."""

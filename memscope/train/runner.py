@@ -413,7 +413,7 @@ class Run:
         metrics: dict[str, float] = {}
         for epoch in range(self.first_epoch, config.train.epochs + 1):
             stats = trainer.train_epoch(epoch)
-            etd_mode = self.etd.use_mode("kept") if self.etd is not None else _null()
+            etd_mode = self.etd.use_mode("kept") if self.etd is not None else contextlib.nullcontext()
             with etd_mode:
                 test = test_loss_acc(self.model, self.data, config.train.eval_batch_size, trainer.autocast())
             metrics = _epoch_metrics(stats, self.data, self.prepared, test)
@@ -588,14 +588,6 @@ def _etd_kept(run: Run) -> dict[str, float]:
         return run.ctx.evaluate_splits(run.model)
 
 
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
 class AnalysisTimeout(BaseException):
     """Raised by SIGALRM in the main thread when an analysis runs past ``analysis_timeout``.
 
@@ -688,8 +680,7 @@ def analyze(home: Home, host: PluginHost, run_id: str, names: list[str], overrid
     data = read_toml(run_dir / "config.toml")
     requested = list(dict.fromkeys(names or data.get("analyses", [])))
     data["analyses"] = list(dict.fromkeys([*data.get("analyses", []), *requested]))
-    extra = [o if o.startswith("analysis.") else o for o in overrides]
-    data = apply_overrides(data, extra)
+    data = apply_overrides(data, overrides)
     config = config_from_dict(data, source=str(run_dir / "config.toml"))
     run = Run(config, home, host, progress=progress, source="memscope analyze")
     run._build(run_id)

@@ -10,6 +10,7 @@ and uses their sum, which is exactly the plain step's gradient.
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -22,6 +23,7 @@ from memscope.analysis.base import Analysis, BatchInfo
 from memscope.config import TrainConfig
 from memscope.errors import RunCancelled, RunFailed
 from memscope.seeding import stream_seed
+from memscope.train.evaluate import autocast_for
 from memscope.train.schedule import lr_multiplier
 
 
@@ -100,11 +102,7 @@ class Trainer:
         self.split_gradients = any(a.needs_split_gradients for a in self.analyses)
 
     def autocast(self):
-        if self.cfg.precision == "bf16" and self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        from contextlib import nullcontext
-
-        return nullcontext()
+        return autocast_for(self.cfg.precision, self.device)
 
     def state_dict(self) -> dict:
         return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(), "step": self.step}
@@ -115,8 +113,6 @@ class Trainer:
         self.step = state["step"]
 
     def _etd_batch(self, ids: torch.Tensor):
-        from contextlib import nullcontext
-
         return self.etd.batch(ids) if self.etd is not None else nullcontext()
 
     def _split_step_grads(self, g_clean, g_noisy) -> tuple[list[torch.Tensor], list[torch.Tensor]]:

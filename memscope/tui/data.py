@@ -524,27 +524,8 @@ class Store:
         return self.query("SELECT * EXCLUDE (run_id) FROM epochs WHERE run_id = ? ORDER BY epoch", [run_id])
 
     def table_counts(self, run_id: str) -> dict[str, int]:
-        """Rows per table for one run, from the Parquet footers (no data read)."""
-        import pyarrow.parquet as pq
-
-        from memscope.store.writer import PART_RE
-
-        counts: dict[str, int] = {}
-        run_dir = self.home.run_dir(run_id)
-        for table in self.home.table_names():
-            folder = run_dir / table
-            if not folder.is_dir():
-                continue
-            total = 0
-            for part in sorted(folder.iterdir()):
-                if PART_RE.match(part.name):
-                    try:
-                        total += pq.read_metadata(part).num_rows
-                    except (OSError, ValueError):
-                        pass
-            if total:
-                counts[table] = total
-        return counts
+        """Tables holding rows for this run, with their row counts."""
+        return {t: n for t, n in self.home.table_row_counts(run_id).items() if n}
 
     def preview(self, run_id: str, table: str, limit: int = 200) -> "pa.Table":
         if table not in self.home.table_names():
