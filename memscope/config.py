@@ -1,7 +1,8 @@
 """Run configuration: frozen dataclasses, a strict TOML loader and ``--set`` overrides.
 
 Every field has a comment saying what it does; an unknown key or a wrong type is a
-``ConfigError`` naming the key, the file and what is allowed (nanoGPT/Harlequin style).
+``ConfigError`` naming the key, the file and what is allowed (nanoGPT/Harlequin style); an
+unknown key that a ``--set`` override brought in also names that override.
 The resolved config is written next to every run as ``config.toml``.
 """
 
@@ -96,6 +97,14 @@ class RunConfig:
 # --------------------------------------------------------------------------- building
 
 
+class UnknownKeyError(ConfigError):
+    """A key the config does not have; ``key`` is its dotted path (``train.epoch``)."""
+
+    def __init__(self, message: str, key: str = ""):
+        super().__init__(message)
+        self.key = key
+
+
 def _type_name(tp: Any) -> str:
     origin = typing.get_origin(tp)
     if origin in (tuple, list):
@@ -168,7 +177,7 @@ def build_dataclass(cls: type, data: dict[str, Any], *, source: str = "config", 
         if key not in fields:
             allowed = ", ".join(sorted(fields))
             where = f"[{prefix}]" if prefix else "the top level"
-            raise ConfigError(f"{source}: unknown key '{dotted}'; allowed in {where}: {allowed}")
+            raise UnknownKeyError(f"{source}: unknown key '{dotted}'; allowed in {where}: {allowed}", dotted)
         kwargs[key] = _coerce(value, hints[key], dotted, source)
     try:
         return cls(**kwargs)
@@ -305,15 +314,36 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
 
 
-def config_from_dict(data: dict[str, Any], source: str = "config") -> RunConfig:
-    return validate(build_dataclass(RunConfig, data, source=source), source)
+def override_for(key: str, overrides: list[str] | tuple[str, ...]) -> str | None:
+    """The last override that set the dotted ``key``: its own (``train.epoch=3``), one below
+    it (``optimizer.lr=1`` for ``optimizer``) or the table holding it (``train={epoch=3}``)."""
+    parts = key.split(".")
+    found = None
+    for text in overrides:
+        path, _ = parse_override(text)
+        if path[: len(parts)] == parts or parts[: len(path)] == path:
+            found = text
+    return found
+
+
+def config_from_dict(data: dict[str, Any], source: str = "config", overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """Build and check a config. ``overrides``: the ``--set`` texts already applied to ``data``;
+    an unknown key one of them brought in is reported as coming from it, not from ``source``."""
+    try:
+        cfg = build_dataclass(RunConfig, data, source=source)
+    except UnknownKeyError as exc:
+        text = override_for(exc.key, overrides) if exc.key else None
+        if text is None:
+            raise
+        raise UnknownKeyError(f"{exc.message}; it comes from --set {text!r}, not from {source}", exc.key) from None
+    return validate(cfg, source)
 
 
 def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
     """Load a TOML config (or the defaults when ``path`` is None) and apply ``--set`` overrides."""
     data = read_toml(path) if path is not None else {}
     source = str(path) if path is not None else "config"
-    return config_from_dict(apply_overrides(data, overrides), source)
+    return config_from_dict(apply_overrides(data, overrides), source, overrides)
 
 
 # --------------------------------------------------------------------------- writing

@@ -34,11 +34,14 @@ exactly as after zeroing the filter). And at mask = 1, with ``o_u`` the unit's o
 
 because ``o_u`` is linear in ``(w_u, b_u)`` and homogeneous of degree one. So one backward
 pass to the masks scores every candidate unit of every target at once, and never computes a
-weight gradient. The forward of ``T`` targets is one batch of ``T x copies x (B + 1)``
-examples, chunked by ``chunk_examples`` (whole targets per chunk; 0 = as many examples as
-fit their activations, times 3 for the backward, in 40% of the free CUDA memory or in 256 MiB
-on other devices, measured by a probe forward); targets that finish leave the pool and
-waiting targets take their place.
+weight gradient. Each step first runs the stop test on the targets' own ``copies`` rows only
+(eval mode: an example's logits do not depend on the rest of its batch), so the step that
+finds the flip never forwards a reference batch. Then the forward of the ``T`` targets still
+going is one batch of ``T x copies x (B + 1)`` examples, chunked by ``chunk_examples``
+(whole targets per pass when one fits, else one target's batch in slices whose gradients are
+summed; 0 = as many examples as fit their activations, times 3 for the backward, in 40% of
+the free CUDA memory or in 96 MiB on other devices, measured by a probe forward); targets
+that finish leave the pool and waiting targets take their place.
 
 Memory: the pool holds ``batch_targets x copies x (B + 1)`` input examples on the device.
 The model is never modified: hooks are removed afterwards and no parameter is written.
@@ -106,7 +109,7 @@ class FlipSettings:
     reference_stream: str = "flip_reference"
 
 
-CPU_BUDGET = 256 << 20  # bytes of activations per forward+backward on the CPU (and MPS): cache-friendly chunks
+CPU_BUDGET = 96 << 20  # bytes of activations per forward+backward on the CPU (and MPS): cache-sized passes (measured: 320-example passes beat whole 2565-example targets by 25% on the digits CNN)
 GPU_SHARE = 0.4  # share of the free CUDA memory for one forward+backward
 BACKWARD_FACTOR = 3  # saved tensors, masked copies and their gradients, per activation byte
 
@@ -171,6 +174,14 @@ def robust_logits(logits: Tensor, targets: int, copies: int, batch: int) -> Tens
     return logits.view(targets, max(copies, 1), batch, -1).mean(1)
 
 
+def objective_weights(batch: int, dtype: torch.dtype, device: torch.device | str = "cpu") -> Tensor:
+    """(B + 1,): ``J``'s weight on each example's loss: ``-1`` for the target (position 0),
+    ``1/B`` for each reference example."""
+    weights = torch.full((batch,), 1.0 / max(batch - 1, 1), dtype=dtype, device=device)
+    weights[0] = -1.0
+    return weights
+
+
 def objective(avg_logits: Tensor, labels: Tensor) -> Tensor:
     """Per target: mean over the reference examples of their loss, minus the target's loss.
 
@@ -178,22 +189,31 @@ def objective(avg_logits: Tensor, labels: Tensor) -> Tensor:
     """
     t, b1, k = avg_logits.shape
     loss = F.cross_entropy(avg_logits.reshape(-1, k), labels.reshape(-1), reduction="none").view(t, b1)
-    if b1 == 1:
-        return -loss[:, 0]
-    return loss[:, 1:].mean(1) - loss[:, 0]
+    return (loss * objective_weights(b1, loss.dtype, loss.device)).sum(1)
 
 
 class UnitMasks:
-    """Forward hooks that multiply each site's output by a per-target mask.
+    """Forward hooks that zero each target's chosen units, and read the units' scores.
 
-    Set ``masks`` to one ``(T, units)`` tensor per site before a forward of ``T`` targets'
-    examples laid out target-major (each target's examples contiguous, the same count for
-    every target); ``None`` leaves the outputs alone.
+    Set ``masks`` (through ``set``) before a forward of ``T`` targets' examples laid out
+    target-major (each target's examples contiguous, the same count for every target);
+    ``None`` leaves the outputs alone. A site none of whose units is zeroed in the chunk is
+    not multiplied at all (at the first step, none is).
+
+    Scores: with ``track=True`` the hooks keep each site's (masked) output ``o``, and
+    ``scores(J)`` returns ``sum over examples and positions of o_u * dJ/do_u`` per target and
+    unit, which at mask = 1 is ``dJ/dm_u`` (see the module docstring) without a mask in the
+    graph. A site whose output a later module changes in place (``_version`` moved) is
+    copied in the hook from then on (``probe`` finds them before the first real pass).
     """
 
     def __init__(self, sites: Sequence[Site]):
         self.sites = list(sites)
         self.masks: list[Tensor] | None = None
+        self.track = False
+        self._active: list[bool] = [True] * len(self.sites)
+        self._copy: list[bool] = [False] * len(self.sites)
+        self._outputs: list[tuple[Tensor, int] | None] = [None] * len(self.sites)
         self._handles: list = []
 
     def __enter__(self) -> UnitMasks:
@@ -205,7 +225,12 @@ class UnitMasks:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
+        self.clear()
+
+    def clear(self) -> None:
         self.masks = None
+        self.track = False
+        self._outputs = [None] * len(self.sites)
 
     def _hook(self, i: int):
         site = self.sites[i]
@@ -220,19 +245,69 @@ class UnitMasks:
                     f"neuron flipping: module {site.path!r} output {tuple(output.shape)} does not start with the "
                     f"batch dimension ({t} targets); its units cannot be masked per example"
                 )
-            if site.is_conv:  # (N, C, H, W): channels on dim 1
-                shaped = output.reshape(t, -1, site.units, output[0, 0].numel())
-                return (shaped * mask.view(t, 1, site.units, 1)).view(output.shape)
-            shaped = output.reshape(t, -1, site.units)  # (N, ..., units): units on the last dim
-            return (shaped * mask.view(t, 1, site.units)).view(output.shape)
+            out = output
+            if self._active[i] or mask.requires_grad:
+                if site.is_conv:  # (N, C, H, W): channels on dim 1
+                    shaped = output.reshape(t, -1, site.units, output[0, 0].numel())
+                    out = (shaped * mask.view(t, 1, site.units, 1)).view(output.shape)
+                else:
+                    shaped = output.reshape(t, -1, site.units)  # (N, ..., units): units on the last dim
+                    out = (shaped * mask.view(t, 1, site.units)).view(output.shape)
+            if self.track:
+                self._outputs[i] = (out, out._version)
+                if self._copy[i]:  # a later module writes into what we return: hand it a copy
+                    return out.clone()
+            return None if out is output else out
 
         return hook
 
-    def set(self, zeroed: Tensor, dtype: torch.dtype, requires_grad: bool = False) -> list[Tensor]:
-        """Masks from a (T, U) bool tensor of zeroed units; returns them (leaves when requires_grad)."""
+    def set(self, zeroed: Tensor, dtype: torch.dtype, requires_grad: bool = False, track: bool = False) -> list[Tensor]:
+        """Masks from a (T, U) bool tensor of zeroed units; returns them (leaves when requires_grad).
+
+        ``track``: keep the sites' outputs for ``scores``.
+        """
+        any_zeroed = zeroed.any(0).cpu()  # one host transfer, not one per site
+        self._active = [bool(any_zeroed[s.offset : s.offset + s.units].any()) for s in self.sites]
         keep = (~zeroed).to(dtype)
         self.masks = [keep[:, s.offset : s.offset + s.units].clone().requires_grad_(requires_grad) for s in self.sites]
+        self.track = track
+        self._outputs = [None] * len(self.sites)
         return self.masks
+
+    def _changed_in_place(self) -> list[int]:
+        return [i for i, kept in enumerate(self._outputs) if kept is not None and kept[0]._version != kept[1]]
+
+    def probe(self, model: nn.Module, example: Tensor) -> None:
+        """Find the sites whose outputs a later module modifies in place (a forward of one example)."""
+        self.set(torch.zeros(1, sum(s.units for s in self.sites), dtype=torch.bool), example.dtype, track=True)
+        try:
+            with torch.no_grad():
+                model(example.unsqueeze(0))
+            for i in self._changed_in_place():
+                self._copy[i] = True
+        finally:
+            self.clear()
+
+    def scores(self, j: Tensor, targets: int) -> Tensor:
+        """(T, U): each unit's ``sum(o * dJ/do)`` from the tracked outputs of the last forward."""
+        changed = self._changed_in_place()
+        if changed:
+            raise RuntimeError(
+                f"neuron flipping: the output of {self.sites[changed[0]].path!r} was changed in place after its "
+                "hook ran (probe the model first)"
+            )
+        kept = [(i, k[0]) for i, k in enumerate(self._outputs) if k is not None and k[0].requires_grad]
+        grads = torch.autograd.grad(j, [o for _, o in kept], allow_unused=True) if kept else ()
+        parts = [torch.zeros(targets, s.units, dtype=j.dtype, device=j.device) for s in self.sites]
+        for (i, o), g in zip(kept, grads):
+            if g is None:
+                continue
+            site = self.sites[i]
+            if site.is_conv:
+                parts[i] = (o * g).reshape(targets, -1, site.units, o[0, 0].numel()).sum((1, 3))
+            else:
+                parts[i] = (o * g).reshape(targets, -1, site.units).sum(1)
+        return torch.cat(parts, dim=1)
 
 
 @dataclass
@@ -288,6 +363,7 @@ class FlipEngine:
         self.copies = max(settings.noise_copies, 0)
         self.batch = min(settings.reference_batch, int(x_train.shape[0]) - 1) + 1  # B + 1
         self.forwards = 0  # forward passes run (for benchmarks)
+        self.columns = self.batch  # batch examples per pass (fewer when one target exceeds chunk_examples)
         self.chunk_examples = settings.chunk_examples
 
     # ------------------------------------------------------------------ public
@@ -307,8 +383,13 @@ class FlipEngine:
         try:
             if self.chunk_examples <= 0 and len(positions):
                 self.chunk_examples = auto_chunk_examples(self.model, self.x_train[0].to(self.dtype))
-            per_chunk = max(1, self.chunk_examples // (max(self.copies, 1) * self.batch))
+            copies = max(self.copies, 1)
+            # A pass holds whole targets when one fits; otherwise one target, a slice of its batch.
+            self.columns = min(self.batch, max(1, self.chunk_examples // copies))
+            per_chunk = max(1, self.chunk_examples // (copies * self.batch)) if self.columns == self.batch else 1
             with UnitMasks(self.sites) as masks:
+                if len(positions):
+                    masks.probe(self.model, self.x_train[0].to(self.dtype))
                 while pending or active:
                     while len(active) < s.batch_targets and pending:
                         k = pending.popleft()
@@ -355,47 +436,76 @@ class FlipEngine:
                 return i, flat - site.offset
         raise IndexError(flat)
 
-    def _step(self, masks: UnitMasks, chunk: list[_Target]) -> None:
-        """One forward (and, for targets still going, one backward) for a chunk of targets."""
+    def _stop_test(self, masks: UnitMasks, chunk: list[_Target]) -> list[int]:
+        """The targets' robust predictions under their current edits, from their own rows only.
+
+        In eval mode every example's logits depend on that example alone, so the stop test
+        needs only the target's ``copies`` rows, not the whole ``copies x (B + 1)`` batch: the
+        final step of every search (the one that finds the flip) costs almost nothing.
+        """
         t = len(chunk)
-        x = torch.stack([tg.inputs for tg in chunk])
-        x = x.view(-1, *x.shape[3:])
-        labels = torch.stack([tg.labels for tg in chunk])
+        x = torch.stack([tg.inputs[:, 0] for tg in chunk])  # (T, copies, ...)
         zeroed = torch.stack([tg.zeroed for tg in chunk]).to(self.device)
+        with torch.no_grad():
+            masks.set(zeroed, self.dtype)
+            avg = robust_logits(self.model(x.view(-1, *x.shape[2:])), t, self.copies, 1)
+        masks.clear()
+        return avg[:, 0].argmax(-1).tolist()
+
+    def _step(self, masks: UnitMasks, chunk: list[_Target]) -> None:
+        """A stop test for a chunk of targets; then, for those still going, one forward and one
+        backward over their reference batches that choose each one's next unit."""
         cap = self.settings.max_neurons
-        with torch.enable_grad():
-            leaves = masks.set(zeroed, self.dtype, requires_grad=True)
-            avg = robust_logits(self.model(x), t, self.copies, self.batch)
-            self.forwards += 1
-            pred = avg[:, 0].argmax(-1)
-            flipped = pred != labels[:, 0]
-            n_steps = torch.tensor([len(tg.result.steps) for tg in chunk], device=self.device)
-            going = ~flipped & (n_steps < cap)
-            best = torch.full((t,), -torch.inf, dtype=self.dtype, device=self.device)
-            index = torch.zeros(t, dtype=torch.long, device=self.device)
-            if bool(going.any()):
-                j = objective(avg, labels)
-                grads = torch.autograd.grad(j[going].sum(), leaves, allow_unused=True)
-                grads = [torch.zeros_like(m) if g is None else g for g, m in zip(grads, leaves)]
-                scores = torch.cat(grads, dim=1).masked_fill(zeroed, -torch.inf)
-                best, index = scores.max(dim=1)  # ties: the first (lowest) index
-        masks.masks = None
-        flipped_l, pred_l, best_l, index_l = (v.tolist() for v in (flipped.cpu(), pred.cpu(), best.detach().cpu(), index.cpu()))
-        for k, tg in enumerate(chunk):
+        going: list[_Target] = []
+        for tg, pred in zip(chunk, self._stop_test(masks, chunk)):
             r = tg.result
-            if flipped_l[k]:
-                r.flipped, r.neurons_to_flip, r.new_pred, r.stop_reason = True, len(r.steps), int(pred_l[k]), "flipped"
+            if pred != int(tg.labels[0]):
+                r.flipped, r.neurons_to_flip, r.new_pred, r.stop_reason = True, len(r.steps), int(pred), "flipped"
                 tg.done = True
-            elif len(r.steps) >= cap or not best_l[k] > 0:
-                r.new_pred = int(pred_l[k])
-                r.stop_reason = "cap" if len(r.steps) >= cap else "no_positive_score"
-                tg.done = True
+            elif len(r.steps) >= cap:
+                r.new_pred, r.stop_reason, tg.done = int(pred), "cap", True
             else:
-                site, unit = self._locate(int(index_l[k]))
-                r.steps.append((site, unit, float(best_l[k])))
-                tg.zeroed[int(index_l[k])] = True
+                r.new_pred = int(pred)
+                going.append(tg)
+        if going:
+            self._choose_units(masks, going)
+        for tg in chunk:
             if tg.done:
                 tg.inputs = tg.inputs.new_empty(0)  # free the pool's memory early
+
+    def _choose_units(self, masks: UnitMasks, chunk: list[_Target]) -> None:
+        """Score every candidate unit of every target by dJ/dmask; zero each one's best unit.
+
+        ``J`` is a sum over the batch's examples (weight ``-1`` for the target, ``1/B`` for
+        each reference example), so its gradient is accumulated over slices of the batch
+        (``self.columns`` examples, all their copies, per pass) when a whole target does not
+        fit in ``chunk_examples``.
+        """
+        t = len(chunk)
+        labels = torch.stack([tg.labels for tg in chunk])
+        zeroed = torch.stack([tg.zeroed for tg in chunk]).to(self.device)
+        weights = objective_weights(self.batch, self.dtype, self.device)
+        scores = torch.zeros(t, self.num_units, dtype=self.dtype, device=self.device)
+        for lo in range(0, self.batch, self.columns):
+            hi = min(lo + self.columns, self.batch)
+            x = torch.stack([tg.inputs[:, lo:hi] for tg in chunk])
+            x = x.view(-1, *x.shape[3:])
+            with torch.enable_grad():
+                masks.set(zeroed, self.dtype, track=True)
+                avg = robust_logits(self.model(x), t, self.copies, hi - lo)
+                self.forwards += 1
+                loss = F.cross_entropy(avg.reshape(-1, avg.shape[-1]), labels[:, lo:hi].reshape(-1), reduction="none")
+                scores += masks.scores((loss.view(t, -1) * weights[lo:hi]).sum(), t)
+            masks.clear()
+        scores.masked_fill_(zeroed, -torch.inf)
+        best, index = scores.max(dim=1)  # ties: the first (lowest) index
+        for tg, b, i in zip(chunk, best.tolist(), index.tolist()):
+            if not b > 0:
+                tg.result.stop_reason, tg.done = "no_positive_score", True
+                continue
+            site, unit = self._locate(int(i))
+            tg.result.steps.append((site, unit, float(b)))
+            tg.zeroed[int(i)] = True
 
     @torch.no_grad()
     def _evaluate(self, masks: UnitMasks, finished: list[_Target]) -> None:
@@ -421,6 +531,6 @@ class FlipEngine:
                     batch = xs.unsqueeze(0).expand(len(group), *xs.shape).reshape(-1, *xs.shape[1:])
                     pred = self.model(batch).argmax(-1).view(len(group), -1)
                     correct += (pred == ys.view(1, -1)).sum(1)
-                masks.masks = None
+                masks.clear()
                 for tg, c in zip(group, correct.tolist()):
                     tg.result.correct[split] = int(c)

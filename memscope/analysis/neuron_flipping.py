@@ -16,9 +16,11 @@ Tables:
   model on fixed samples of clean, noisy (observed labels) and test examples: the collateral
   damage, null for an empty sample. The same samples serve every target (a target may be
   among them).
-- ``neuron_flip_steps``: one row per zeroed unit: ``step`` from 1, the layer group and the
-  unit's index within it (for a group with several neuron modules, units are numbered across
-  its modules in their declared order), and the unit's score when chosen.
+- ``neuron_flip_steps``: one row per zeroed unit: ``example``, ``step`` from 1, the layer
+  group (``layer_index``, ``layer``) and the unit's index within it (``unit``: for a group with
+  several neuron modules, units are numbered across its modules in their declared order),
+  the unit's score when chosen (``score``), and ``module``, the path of the neuron module the
+  unit belongs to (e.g. ``layer2.0.conv1``; null in runs written before it was recorded).
 - ``example_scores``: ``analysis = "neuron_flipping"``, ``metric = "neurons_to_flip"``, one
   row per target: the count for flipped targets, ``max_neurons + 1`` for targets not flipped
   (a censored value that keeps every target rankable: fewer = easier to flip = more likely
@@ -62,7 +64,7 @@ class NeuronFlippingOptions:
     eval_test: int = 500  # fixed sample of test examples for the collateral damage
     layers: tuple[str, ...] = ()  # candidate layer groups whose units may be zeroed; empty = all groups
     batch_targets: int = 64  # targets searched together (device memory: batch_targets x copies x (B + 1) inputs)
-    chunk_examples: int = 0  # most examples in one forward pass (whole targets per pass); 0 = automatic: activations in 40% of free GPU memory, 256 MiB on CPU
+    chunk_examples: int = 0  # most examples in one forward pass (whole targets when they fit, else slices of one target's batch); 0 = automatic: activations in 40% of free GPU memory, 96 MiB on CPU
     target_stream: str = "flip_targets"  # named random stream that draws the targets
     reference_stream: str = "flip_reference"  # named stream (with the example id) for each target's reference batch and noise
     eval_stream: str = "flip_eval"  # named stream that draws the collateral-damage samples
@@ -197,11 +199,12 @@ class NeuronFlipping(Analysis):
                 "test_acc_after": [acc(r, "test") for r in results],
             },
         )
-        steps: dict[str, list] = {k: [] for k in ("example", "step", "layer_index", "layer", "unit", "score")}
+        steps: dict[str, list] = {k: [] for k in ("example", "step", "layer_index", "layer", "unit", "score", "module")}
         for r in results:
             for n, (site, unit, score) in enumerate(r.steps, start=1):
                 layer_index, layer, group_unit = engine.site_unit(site, unit)
-                for key, value in zip(steps, (r.example, n, layer_index, layer, group_unit, score)):
+                module = engine.sites[site].path
+                for key, value in zip(steps, (r.example, n, layer_index, layer, group_unit, score, module), strict=True):
                     steps[key].append(value)
         ctx.write("neuron_flip_steps", steps)
         cap = self.options.max_neurons

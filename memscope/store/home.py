@@ -24,6 +24,24 @@ SCHEMA_RUN = "_schema"
 SCHEMA_PART = "part-schema.parquet"
 
 
+def core_schema_fingerprint() -> str:
+    """A short hash of every core table's schema: it changes when a column is added."""
+    import hashlib
+
+    text = "\n".join(f"{name}:{schema}" for name, schema in sorted(CORE_TABLES.items()))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _same_schema(path: Path, schema: pa.Schema) -> bool:
+    """Whether the Parquet file at ``path`` has ``schema`` (an unreadable file has not)."""
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_schema(path).remove_metadata().equals(schema.remove_metadata())
+    except (OSError, pa.ArrowInvalid):
+        return False
+
+
 def default_home() -> Path:
     env = os.environ.get("MEMSCOPE_HOME")
     if env:
@@ -86,8 +104,14 @@ class Home:
         try:
             self.runs_dir.mkdir(parents=True, exist_ok=True)
             created = False
+            marker = self.schema_dir / f".core-{core_schema_fingerprint()}"
+            upgrade = not marker.is_file()  # one stat per call; the footers are read only after an upgrade
             for name, schema in CORE_TABLES.items():
-                created |= self._write_schema_part(name, schema)
+                created |= self._write_schema_part(name, schema, replace_if_different=upgrade)
+            if upgrade:
+                for old in self.schema_dir.glob(".core-*"):
+                    old.unlink(missing_ok=True)
+                marker.touch()
         except OSError as exc:
             raise StoreError(
                 f"cannot write the memscope home {self.root}: {exc.strerror or exc}; "
@@ -109,9 +133,12 @@ class Home:
             if bad_part_error(exc) is None:
                 raise
 
-    def _write_schema_part(self, table: str, schema: pa.Schema) -> bool:
+    def _write_schema_part(self, table: str, schema: pa.Schema, replace_if_different: bool = False) -> bool:
+        """Write a table's zero-row schema part; an existing one stays unless it differs from
+        ``schema`` and ``replace_if_different`` (a home made by an older memscope gains the
+        new columns, so that selecting them by name works before any new run writes them)."""
         path = self.schema_dir / table / SCHEMA_PART
-        if path.is_file():
+        if path.is_file() and not (replace_if_different and not _same_schema(path, schema)):
             return False
         path.parent.mkdir(parents=True, exist_ok=True)
         write_parquet_atomic(schema.empty_table(), path)

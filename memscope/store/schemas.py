@@ -109,6 +109,7 @@ CORE_TABLES: dict[str, pa.Schema] = {
         ("layer", pa.string()),
         ("unit", pa.int32()),
         ("score", pa.float64()),
+        ("module", pa.string()),  # the zeroed unit's module path; null in parts written before it was recorded
     ),
     # run x mode: example-tied dropout evaluation
     "etd_evals": _schema(

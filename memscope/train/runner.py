@@ -681,7 +681,7 @@ def analyze(home: Home, host: PluginHost, run_id: str, names: list[str], overrid
     requested = list(dict.fromkeys(names or data.get("analyses", [])))
     data["analyses"] = list(dict.fromkeys([*data.get("analyses", []), *requested]))
     data = apply_overrides(data, overrides)
-    config = config_from_dict(data, source=str(run_dir / "config.toml"))
+    config = config_from_dict(data, source=str(run_dir / "config.toml"), overrides=overrides)
     run = Run(config, home, host, progress=progress, source="memscope analyze")
     run._build(run_id)
     _check_checkpoints(run_dir, config, int(info_data.get("epoch") or 0))

@@ -468,3 +468,141 @@ def test_options_are_checked_before_any_work(trained, tmp_path):
 def test_declaring_the_analysis_does_not_import_torch():
     code = "import sys, memscope.analysis.neuron_flipping as m; m.NeuronFlipping; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --------------------------------------------------------------------------- scores from tracked outputs
+
+
+class _ScaleInPlace(nn.Module):
+    """Changes its input in place (as an ``inplace=True`` activation would)."""
+
+    def forward(self, x):
+        return x.mul_(1.5).add_(0.25)
+
+
+def _conv_linear_model(inplace: bool):
+    torch.manual_seed(3)
+    layers = [nn.Conv2d(2, 3, 3, padding=1, bias=True), _ScaleInPlace() if inplace else nn.Identity(), nn.Tanh(), nn.Flatten(), nn.Linear(3 * 16, 5)]
+    model = nn.Sequential(*layers).double().eval()
+    model.layer_groups = lambda: [LayerGroup("conv", ("0",), ("0",), "0", "conv", 3), LayerGroup("fc", ("4",), ("4",), "4", "linear", 5)]
+    return model
+
+
+@pytest.mark.parametrize("inplace", [False, True])
+def test_tracked_scores_equal_mask_gradients(inplace):
+    """``UnitMasks.scores`` (sum of o * dJ/do) is dJ/dmask at every unit still on, an in-place
+    module after a site included (the probe makes that site copy its output)."""
+    model = _conv_linear_model(inplace)
+    sites = candidate_sites(model, model.layer_groups())
+    x = torch.randn(3 * 6, 2, 4, 4, dtype=torch.float64)
+    y = torch.randint(0, 5, (3, 6))
+    zeroed = torch.zeros(3, 8, dtype=torch.bool)
+    zeroed[1, 2] = True  # target 1: conv channel 2 off
+    zeroed[2, 3 + 4] = True  # target 2: logit 4 off
+    with UnitMasks(sites) as masks:
+        masks.probe(model, x[0])
+        assert masks._copy == [inplace, False]
+        leaves = masks.set(zeroed, torch.float64, requires_grad=True)
+        want = torch.cat(torch.autograd.grad(objective(model(x.clone()).view(3, 6, 5), y).sum(), leaves), dim=1)
+        masks.set(zeroed, torch.float64, track=True)
+        got = masks.scores(objective(model(x.clone()).view(3, 6, 5), y).sum(), 3)
+    live = ~zeroed
+    torch.testing.assert_close(got[live], want[live], rtol=1e-12, atol=1e-14)
+    assert (got[zeroed] == 0).all()  # a zeroed unit's output is 0: its score is 0 (and it is never chosen again)
+
+
+def test_in_place_module_after_a_site_still_agrees_with_naive():
+    model = _conv_linear_model(inplace=True)
+    groups = model.layer_groups()
+    g = torch.Generator().manual_seed(0)
+    x_train = torch.randn(40, 2, 4, 4, dtype=torch.float64, generator=g)
+    with torch.no_grad():
+        y_train = model(x_train.clone()).argmax(1)  # every target starts correct: the search must run
+    o = NeuronFlippingOptions(reference_batch=12, noise_copies=2, max_neurons=6, num_noisy=0, num_clean=6, batch_targets=4, chunk_examples=60)
+    settings = FlipSettings(o.reference_batch, o.noise_copies, o.noise_scale, o.max_neurons, o.batch_targets, o.chunk_examples, o.reference_stream)
+    make = generator_factory(0)
+    positions = list(range(6))
+    engine = FlipEngine(model, candidate_sites(model, groups), x_train, y_train, settings, make, {})
+    fast = batched(engine, positions, positions)
+    slow = [naive_flip(model, groups, (), x_train, y_train, p, p, make, o, {}) for p in positions]
+    assert sum(len(f[3]) for f in fast) >= 6  # real searches, not immediate flips
+    for f, s in zip(fast, slow):
+        assert f[:3] == s[:3] and [st[:3] for st in f[3]] == [st[:3] for st in s[3]]
+
+
+# --------------------------------------------------------------------------- the module of each step
+
+
+def test_steps_name_the_module_of_each_unit(trained):
+    run, run_dir = trained
+    sites = {s.path: s for s in candidate_sites(run.ctx.model, run.ctx.groups)}
+    steps = rows(run_dir, "neuron_flip_steps")
+    assert steps
+    for s in steps:
+        site = sites[s["module"]]
+        assert (site.layer_index, site.layer) == (s["layer_index"], s["layer"])
+        assert site.group_offset <= s["unit"] < site.group_offset + site.units
+
+
+def test_write_records_the_module_in_a_group_of_several_modules(tmp_path):
+    """ResNet-50's groups hold several convs: ``unit`` counts across them, ``module`` says which one."""
+    from types import SimpleNamespace
+
+    from memscope.analysis.flipping_engine import FlipResult
+    from memscope.store.writer import RunWriter
+
+    model = nn.ModuleDict({"a": nn.Linear(4, 3), "b": nn.Linear(3, 5), "fc": nn.Linear(5, 2)})
+    groups = [LayerGroup("block", ("a", "b"), ("a", "b"), "b", "linear", 5), LayerGroup("fc", ("fc",), ("fc",), "fc", "linear", 2)]
+    engine = SimpleNamespace(sites=candidate_sites(model, groups))
+    engine.site_unit = lambda site, unit: FlipEngine.site_unit(engine, site, unit)
+    result = FlipResult(0, 10, flipped=True, neurons_to_flip=3, new_pred=1, steps=[(1, 4, 0.5), (0, 2, 0.25), (2, 0, 0.125)])
+    writer = RunWriter(Home(tmp_path / "home").ensure(), "r1")
+    ctx = SimpleNamespace(prepared=SimpleNamespace(is_noisy=np.array([True])), write=writer.write, progress=lambda _: None)
+    NeuronFlipping(NeuronFlippingOptions())._write(ctx, engine, [result], {})
+    got = [(s["step"], s["layer_index"], s["layer"], s["unit"], s["module"]) for s in rows(writer.run_dir, "neuron_flip_steps")]
+    assert got == [(1, 0, "block", 3 + 4, "b"), (2, 0, "block", 2, "a"), (3, 1, "fc", 0, "fc")]
+
+
+def test_parts_written_before_the_module_column_still_query(tmp_path):
+    """An older run's parts have no ``module`` column: the view (union_by_name) reads it as NULL."""
+    import pyarrow as pa
+
+    from memscope.store.home import write_parquet_atomic
+    from memscope.store.query import open_connection
+    from memscope.store.schemas import CORE_TABLES
+    from memscope.store.writer import RunWriter
+
+    home = Home(tmp_path / "home").ensure()
+    row = {"example": 1, "step": 1, "layer_index": 0, "layer": "fc", "unit": 2, "score": 0.5}
+    old_schema = pa.schema([f for f in CORE_TABLES["neuron_flip_steps"] if f.name != "module"])
+    old_part = home.run_dir("a-old") / "neuron_flip_steps" / "part-000001.parquet"
+    old_part.parent.mkdir(parents=True)
+    write_parquet_atomic(pa.Table.from_pylist([{**row, "run_id": "a-old"}], schema=old_schema), old_part)
+    query = "SELECT run_id, unit, module FROM neuron_flip_steps ORDER BY run_id"
+    conn = open_connection(home)
+    try:
+        assert conn.execute(query).fetchall() == [("a-old", 2, None)]  # only old parts
+    finally:
+        conn.close()
+    RunWriter(home, "b-new").write("neuron_flip_steps", {key: [value] for key, value in {**row, "module": "fc"}.items()})
+    conn = open_connection(home)
+    try:
+        assert conn.execute(query).fetchall() == [("a-old", 2, None), ("b-new", 2, "fc")]
+        assert conn.execute("SELECT count(*) FROM neuron_flip_steps WHERE module IS NULL").fetchone() == (1,)
+    finally:
+        conn.close()
+
+
+def test_a_target_larger_than_a_pass_is_scored_in_slices_and_agrees_with_naive(trained):
+    """chunk_examples below one target's copies x (B + 1): J's gradient is summed over slices."""
+    run, _ = trained
+    ctx, o, model, x_train, y_train, positions, eval_sets, settings = float64_setup(run, num_noisy=3, num_clean=3, chunk_examples=14)
+    make = generator_factory(ctx.seed)
+    examples = ctx.example_ids(positions).tolist()
+    engine = FlipEngine(model, candidate_sites(model, ctx.groups), x_train, y_train, settings, make, eval_sets)
+    fast = batched(engine, positions.tolist(), examples)
+    assert engine.columns == 7  # 14 examples = 2 copies x 7 batch examples per pass
+    slow = [naive_flip(model, ctx.groups, (), x_train, y_train, p, e, make, o, eval_sets) for p, e in zip(positions.tolist(), examples)]
+    for f, s in zip(fast, slow):
+        assert f[:3] == s[:3] and [st[:3] for st in f[3]] == [st[:3] for st in s[3]] and f[4] == s[4]
+        np.testing.assert_allclose([st[3] for st in f[3]], [st[3] for st in s[3]], rtol=1e-9)

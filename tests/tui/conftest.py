@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import inspect
+import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -60,15 +63,38 @@ def make_app(home, plugins_dir):
     reset_hosts()
 
 
+#: The fixed snapshot directory (its path is in the committed SVGs) and the lock file next to it.
+SNAPSHOT_ROOT = Path(tempfile.gettempdir()) / "memscope-tui-snapshots"
+SNAPSHOT_LOCK = SNAPSHOT_ROOT.with_name(SNAPSHOT_ROOT.name + ".lock")
+
+
 @pytest.fixture(scope="session")
 def snapshot_paths():
-    """A home and plugins dir at fixed paths: paths show on screen, snapshots must not vary."""
-    root = Path(tempfile.gettempdir()) / "memscope-tui-snapshots"
-    shutil.rmtree(root, ignore_errors=True)
-    home = make_home(root / "home")
-    plugins = make_plugins_dir(root / "plugins")
-    yield home, plugins
-    shutil.rmtree(root, ignore_errors=True)
+    """A home and plugins dir at fixed paths: paths show on screen, snapshots must not vary.
+
+    The path is shared by every test run on the machine, so the fixture holds an exclusive
+    ``flock`` on ``SNAPSHOT_LOCK`` from before it (re)creates the directory until after it
+    removes it: a second concurrent run waits here instead of deleting the first run's files.
+    The lock file is left in place (removing it would let a waiter lock an unlinked inode).
+    """
+    fd = os.open(SNAPSHOT_LOCK, os.O_RDONLY | os.O_CREAT, 0o666)  # read-only is enough for flock
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if sys.__stderr__ is not None:
+                sys.__stderr__.write(f"\nwaiting for another test run to release {SNAPSHOT_LOCK} ...\n")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        root = SNAPSHOT_ROOT
+        shutil.rmtree(root, ignore_errors=True)
+        try:
+            home = make_home(root / "home")
+            plugins = make_plugins_dir(root / "plugins")
+            yield home, plugins
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+    finally:
+        os.close(fd)  # releases the lock
 
 
 @pytest.fixture
