@@ -112,6 +112,33 @@ def bench_cases(args: argparse.Namespace) -> list[str]:
     return cases
 
 
+def backward_floor(trainer, data, repeats: int = 15) -> float:
+    """The ratio no split can beat: ``(F + 2B) / (F + B)`` from one batch's forward ``F`` and
+    backward ``B`` (medians), since the split step is a forward and two backward
+    passes. The optimizer and bookkeeping, the same in both steps, are left out, so a full
+    step's floor lies a little lower still."""
+    import torch.nn.functional as F
+
+    model, x, y = trainer.model, data.x_train[: trainer.cfg.batch_size], data.y_train[: trainer.cfg.batch_size]
+    def clock() -> float:  # CPU time on the CPU; wall time after a sync on a GPU
+        if x.is_cuda:
+            torch.cuda.synchronize()
+            return time.perf_counter()
+        return time.process_time()
+
+    forward, backward = [], []
+    for _ in range(repeats + 1):
+        start = clock()
+        loss = F.cross_entropy(model(x).float(), y)
+        mid = clock()
+        loss.backward()
+        forward.append(mid - start)
+        backward.append(clock() - mid)
+    model.zero_grad(set_to_none=True)
+    f, b = statistics.median(forward[1:]), statistics.median(backward[1:])
+    return (f + 2 * b) / (f + b)
+
+
 def main() -> None:
     from memscope.analysis.gradient_accounting import GradientAccounting
 
@@ -124,6 +151,7 @@ def main() -> None:
         times = time_epochs({"off": (*off, []), "on": (*on, [ga])}, args.repeats)
         label = f"{case:6s} N={data.num_train} {config.model.name} x{config.model.width} batch {config.train.batch_size}"
         report(label, times, 1.7, args.repeats)
+        print(f"{case:6s} floor of a forward and two backward passes, (F + 2B) / (F + B): {backward_floor(off[0], data):.2f}x")
 
 
 if __name__ == "__main__":

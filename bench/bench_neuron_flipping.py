@@ -1,8 +1,8 @@
 """Benchmark: batched neuron flipping vs the naive one-target-at-a-time reference (target >= 10x).
 
 Trains a digits CNN briefly through memscope's own ``Run`` (into a temporary home), then runs
-the same targets through ``FlipEngine`` (per-target masks, many targets per forward, mask
-gradients only) and through the naive reference from
+the same targets through ``FlipEngine`` (per-target masks, many targets per forward, scores
+from activation gradients) and through the naive reference from
 ``tests/analysis/test_neuron_flipping.py`` (a deepcopy per target with really-zeroed weights,
 scores from autograd on the weights). Asserts identical results (neurons to flip, the
 (layer, unit) sequence, collateral accuracies), prints both times and the ratio, and then the
@@ -14,15 +14,18 @@ Not a unit test: run it by hand.
     .venv/bin/python bench/bench_neuron_flipping.py --reference-batch 64 --copies 1
     .venv/bin/python bench/bench_neuron_flipping.py --dtype float64 --summary-targets 200
 
-Measured (2-core shared CPU, digits CNN x1.0, 40 epochs, 10% noise, 32 targets, defaults
-B = 512, 5 copies, cap 200; identical results in both dtypes):
+Measured (2-core CPU, quiet, digits CNN x1.0, 40 epochs, 10% noise, 32 targets, defaults
+B = 512, 5 copies, cap 200, float32; identical results, 32/32 targets):
 
-    float32: naive 109 s, batched 95 s: 1.2x   (wall and CPU time)
-    float64: naive 943 s, batched 244 s: 3.9x  (4.2x CPU time: fp64 weight-gradient kernels are slow)
+    naive 34.3 s, batched 18.4 s: 1.9x   (wall and CPU time; the first engine, before the
+                                          stop test and tracked-output scores: 1.2x)
 
-On a CPU both are compute-bound with the same forward and backward FLOPs (the batched engine
-only skips the weight gradients), so batching targets cannot buy 10x there; the gain of
-batching is fewer, larger passes where a target's own pass underfills the device (GPU).
+Where the 1.9x comes from: the stop test forwards only the target's own copies (the step that
+finds the flip costs no reference batch), the scores come from activation gradients (no
+weight gradients), and passes are sized to the cache (96 MiB of activations). On a CPU both
+implementations are compute-bound with the same forward and backward FLOPs per unit step, so
+batching targets cannot buy 10x there; its gain is fewer, larger passes where one target's
+pass underfills the device (a GPU: run ``bash bench/gpu_checks.sh`` there).
 
 The comparison is exact in float64. In float32 the two implementations sum a unit's score in
 different orders (weights vs activations), so a near-tie can, rarely, rank differently:

@@ -35,7 +35,7 @@ SETTINGS = {
     },
     "mnist": {
         "config": "sample_configs/mnist_resnet9_cpu.toml",
-        "overrides": ["data.train_subset=4000", "data.test_subset=1000", "train.epochs=16", "train.checkpoint_every=2",
+        "overrides": ["data.train_subset=4000", "data.test_subset=1000", "train.epochs=40", "train.checkpoint_every=4",
                       "analysis.neuron_flipping.num_noisy=30", "analysis.neuron_flipping.num_clean=30", "analysis.neuron_flipping.reference_batch=64",
                       "analysis.retraining.epochs=6"],
     },

@@ -606,3 +606,17 @@ def test_a_target_larger_than_a_pass_is_scored_in_slices_and_agrees_with_naive(t
     for f, s in zip(fast, slow):
         assert f[:3] == s[:3] and [st[:3] for st in f[3]] == [st[:3] for st in s[3]] and f[4] == s[4]
         np.testing.assert_allclose([st[3] for st in f[3]], [st[3] for st in s[3]], rtol=1e-9)
+
+
+def test_each_distinct_edit_is_evaluated_once(trained, monkeypatch):
+    """Collateral counts depend on the edit alone: targets ending with the same zeroed units
+    share one evaluation (and agree with evaluating each alone, which the naive tests pin)."""
+    run, _ = trained
+    ctx, o, model, x_train, y_train, positions, eval_sets, settings = float64_setup(run)
+    engine = FlipEngine(model, candidate_sites(model, ctx.groups), x_train, y_train, settings, generator_factory(ctx.seed), eval_sets)
+    evaluated = []
+    real = engine._correct_counts
+    monkeypatch.setattr(engine, "_correct_counts", lambda masks, zeroed: evaluated.extend(map(tuple, zeroed.tolist())) or real(masks, zeroed))
+    results = engine.run(positions.tolist(), ctx.example_ids(positions).tolist())
+    edits = {tuple(sorted((site, unit) for site, unit, _ in r.steps)) for r in results}
+    assert len(evaluated) == len(set(evaluated)) == len(edits) < len(results)  # some targets share an edit
