@@ -18,13 +18,13 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections import deque
 from pathlib import Path
 from typing import Any, Callable
 
+from memscope.child import python_command
 from memscope.config import load_config
 from memscope.errors import ConfigError, ExitCode, MemscopeError, StoreError
 from memscope.store.home import Home
@@ -181,7 +181,7 @@ def spawn_detached(home: Home, sweep_id: str) -> int:
     log = open(folder / "sweep.log", "ab")
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "memscope.sweep", "drive", "--home", str(home.root), sweep_id],
+            python_command("-m", "memscope.sweep", "drive", "--home", str(home.root), sweep_id),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,

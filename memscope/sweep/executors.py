@@ -19,7 +19,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -27,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from memscope.child import python_command
 from memscope.errors import ConfigError, MemscopeError
 
 #: How a child process starts the CLI (no console script needed, same interpreter).
@@ -114,7 +114,7 @@ def _read(path: Path) -> str:
 
 
 def child_command(argv: list[str]) -> list[str]:
-    return [sys.executable, "-c", CLI_MAIN, *argv]
+    return python_command("-c", CLI_MAIN, *argv)
 
 
 # --------------------------------------------------------------------------- local

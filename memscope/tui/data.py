@@ -14,7 +14,6 @@ import secrets
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import tomllib
@@ -23,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
+from memscope.child import python_command
 from memscope.errors import MemscopeError, QueryError, StoreError
 from memscope.store.home import Home
 from memscope.store.runinfo import effective_status, read_run_info
@@ -288,19 +288,10 @@ class Launch:
 
 def run_command(config_path: Path, home: Home, plugins_dir: str | Path | None) -> list[str]:
     """The command line the app launches: the same ``memscope run`` a person would type."""
-    cmd = [sys.executable, "-m", "memscope"] if _has_main() else [
-        sys.executable, "-c", "from memscope.cli.app import main; main()",
-    ]
-    cmd += ["run", str(config_path), "--home", str(home.root)]
+    cmd = python_command("-m", "memscope", "run", str(config_path), "--home", str(home.root))
     if plugins_dir is not None:
         cmd += ["--plugins-dir", str(plugins_dir)]
     return cmd
-
-
-def _has_main() -> bool:
-    import memscope
-
-    return (Path(memscope.__file__).parent / "__main__.py").is_file()
 
 
 def save_launch_config(home: Home, toml_text: str, label: str) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 
 import numpy as np
 import pytest
@@ -60,6 +61,15 @@ class TestRuns:
     def test_run_command_is_memscope_run(self, home, tmp_path):
         cmd = data.run_command(tmp_path / "c.toml", home, "plugins")
         assert cmd[-6:] == ["run", str(tmp_path / "c.toml"), "--home", str(home.root), "--plugins-dir", "plugins"]
+
+    def test_run_command_works_beside_a_folder_named_memscope(self, home, tmp_path):
+        """Started from a checkout's parent directory, the child must import the installed
+        package, not the checkout folder (found by a newcomer: the app's launch died on import)."""
+        (tmp_path / "memscope").mkdir()  # a clone, seen from its parent: no __init__.py at its top
+        cmd = data.run_command(tmp_path / "missing.toml", home, None)
+        done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert "ImportError" not in done.stderr and "Traceback" not in done.stderr
+        assert done.returncode == 2 and "missing.toml" in done.stderr  # memscope's own error for a missing config
 
 
 class TestStore:
