@@ -13,6 +13,7 @@ model, data and seed, alternating off/on epoch by epoch, and prints the median o
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from pathlib import Path
@@ -26,7 +27,7 @@ from memscope.train.prepare import pick_device, prepare, to_device
 from memscope.train.runner import model_factory
 from memscope.train.trainer import Trainer
 
-MNIST = Path("/work/shared/data/mnist.npz")
+MNIST = Path(os.environ.get("MEMSCOPE_BENCH_MNIST", Path(__file__).resolve().parents[2] / "shared/data/mnist.npz"))  # ../shared beside the checkout
 CASES = {
     "digits": ['data.dataset="digits"', 'model.name="cnn"', "model.width=1.0"],
     "mnist": ['data.dataset="mnist"', f'data.path="{MNIST}"', "data.train_subset=5000", "data.test_subset=500", 'model.name="resnet9"', "model.width=0.25"],

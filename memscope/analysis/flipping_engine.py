@@ -33,8 +33,9 @@ exactly as after zeroing the filter). And at mask = 1, with ``o_u`` the unit's o
             = sum over the unit's weights of w * dJ/dw  (+ b * dJ/db with a bias),
 
 because ``o_u`` is linear in ``(w_u, b_u)`` and homogeneous of degree one. So one backward
-pass to the masks scores every candidate unit of every target at once, and never computes a
-weight gradient. Each step first runs the stop test on the targets' own ``copies`` rows only
+pass to the unit outputs scores every candidate unit of every target at once, and never
+computes a weight gradient; the hooks keep each site's output and ``UnitMasks.scores`` forms
+``sum(o * dJ/do)``, so a site none of whose units is zeroed is not multiplied at all. Each step first runs the stop test on the targets' own ``copies`` rows only
 (eval mode: an example's logits do not depend on the rest of its batch), so the step that
 finds the flip never forwards a reference batch. Then the forward of the ``T`` targets still
 going is one batch of ``T x copies x (B + 1)`` examples, chunked by ``chunk_examples``
@@ -42,6 +43,9 @@ going is one batch of ``T x copies x (B + 1)`` examples, chunked by ``chunk_exam
 summed; 0 = as many examples as fit their activations, times 3 for the backward, in 40% of
 the free CUDA memory or in 96 MiB on other devices, measured by a probe forward); targets
 that finish leave the pool and waiting targets take their place.
+
+Collateral damage depends on the edit alone, so each distinct edit (set of zeroed units) is
+evaluated once per run, however many targets end with it.
 
 Memory: the pool holds ``batch_targets x copies x (B + 1)`` input examples on the device.
 The model is never modified: hooks are removed afterwards and no parameter is written.
