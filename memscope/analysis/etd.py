@@ -59,14 +59,24 @@ class ExampleTiedDropout(Analysis):
 
     def run(self, ctx: Any) -> None:
         import numpy as np
-        import torch
 
-        from memscope.train.evaluate import predict
+        from memscope.train.evaluate import accuracies, logit_margins, predict
 
         etd, data = ctx.etd, ctx.data
+        batch, autocast = ctx.config.train.eval_batch_size, ctx.autocast()
+        with etd.use_mode("kept"):
+            kept = ctx.evaluate_splits()
+        with etd.use_mode("dropped"):  # one pass each: the dropped accuracies and the per-example scores share it
+            train_logits, train_pred = predict(ctx.model, data.x_train, batch, autocast)
+            _, test_pred = predict(ctx.model, data.x_test, batch, autocast)
+        by_mode = {
+            "example": {**accuracies(self._own_mask_predictions(ctx), test_pred, data), "test_acc": kept["test_acc"]},
+            "kept": kept,
+            "dropped": accuracies(train_pred, test_pred, data),
+        }
         rows: dict[str, list] = {"mode": [], "clean_train_acc": [], "noisy_train_acc": [], "noisy_train_true_acc": [], "test_acc": []}
         for mode in MODES:
-            accs = self._example_mode(ctx) if mode == "example" else self._evaluate(ctx, mode)
+            accs = by_mode[mode]
             rows["mode"].append(mode)
             for key in ("clean_train_acc", "noisy_train_acc", "noisy_train_true_acc", "test_acc"):
                 rows[key].append(float(accs[key]))
@@ -76,14 +86,8 @@ class ExampleTiedDropout(Analysis):
             )
         ctx.write("etd_evals", rows)
 
-        with etd.use_mode("dropped"):
-            logits, pred = predict(ctx.model, data.x_train, ctx.config.train.eval_batch_size, ctx.autocast())
-        with torch.no_grad():
-            y = data.y_train.view(-1, 1)
-            true_logit = logits.gather(1, y).squeeze(1)
-            other = logits.scatter(1, y, float("-inf")).amax(1)
-            margin = (true_logit - other).double().cpu().numpy()
-            correct = (pred == data.y_train).double().cpu().numpy()
+        margin = logit_margins(train_logits, data.y_train).double().cpu().numpy()
+        correct = (train_pred == data.y_train).double().cpu().numpy()
         ids = np.asarray(ctx.prepared.train_ids, dtype=np.int64)
         n = len(ids)
         ctx.write(
@@ -97,16 +101,10 @@ class ExampleTiedDropout(Analysis):
         )
 
     @staticmethod
-    def _evaluate(ctx: Any, mode: str) -> dict[str, float]:
-        with ctx.etd.use_mode(mode):
-            return ctx.evaluate_splits()
-
-    @staticmethod
-    def _example_mode(ctx: Any) -> dict[str, float]:
-        """Training examples through their own masks (eval-mode BatchNorm), test in kept mode."""
+    def _own_mask_predictions(ctx: Any):
+        """Training examples through their own masks (eval-mode BatchNorm): the "before" of the paper.
+        The example row's test accuracy is kept mode's (a test example has no mask of its own)."""
         import torch
-
-        from memscope.train.evaluate import mean_or_nan
 
         etd, data, model = ctx.etd, ctx.data, ctx.model
         batch = ctx.config.train.eval_batch_size
@@ -120,13 +118,4 @@ class ExampleTiedDropout(Analysis):
                         preds.append(model(data.x_train[start : start + batch]).float().argmax(1))
         finally:
             model.train(was_training)
-        pred = torch.cat(preds)
-        noisy = data.is_noisy
-        correct = pred == data.y_train
-        test = ExampleTiedDropout._evaluate(ctx, "kept")["test_acc"]
-        return {
-            "clean_train_acc": mean_or_nan(correct[~noisy]),
-            "noisy_train_acc": mean_or_nan(correct[noisy]),
-            "noisy_train_true_acc": mean_or_nan((pred == data.y_train_true)[noisy]),
-            "test_acc": test,
-        }
+        return torch.cat(preds)

@@ -12,6 +12,7 @@ Layout::
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -159,10 +160,8 @@ class Home:
             total = 0
             for part in sorted(folder.iterdir()):
                 if PART_RE.match(part.name):
-                    try:
+                    with contextlib.suppress(OSError, ValueError):  # a part removed or rewritten while we counted
                         total += pq.read_metadata(part).num_rows
-                    except (OSError, ValueError):
-                        pass  # a part removed or rewritten while we counted
             counts[table] = total
         return counts
 
@@ -179,10 +178,8 @@ class Home:
         except OSError as exc:
             raise StoreError(f"cannot delete run {run_id}: {exc.strerror or exc}") from None
         shutil.rmtree(target, ignore_errors=True)
-        try:
+        with contextlib.suppress(OSError):  # another deletion in progress keeps the folder
             trash.rmdir()
-        except OSError:
-            pass  # another deletion in progress
 
     def declare_table(self, table: str, schema: pa.Schema) -> None:
         """Make a (plugin) table queryable: a zero-row schema part and a catalog view."""

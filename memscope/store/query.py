@@ -46,6 +46,7 @@ queries keep working; the statement check is what refuses writes there.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import threading
@@ -374,10 +375,8 @@ def _lock_down(conn: "duckdb.DuckDBPyConnection", home: Home) -> None:
     root = home.root.as_posix().rstrip("/") + "/"
     ((locked,),) = conn.execute("SELECT current_setting('lock_configuration')").fetchall()
     if not locked:
-        try:  # per-connection display setting, still adjustable once locked
-            conn.execute("SET allowed_configs = ['enable_progress_bar']")
-        except duckdb.Error:
-            pass  # an older DuckDB without allowed_configs
+        with contextlib.suppress(duckdb.Error):  # an older DuckDB has no allowed_configs
+            conn.execute("SET allowed_configs = ['enable_progress_bar']")  # still adjustable once locked
         conn.execute(f"SET allowed_directories = [{sql_string(root)}]")
         conn.execute("SET enable_external_access = false")
         conn.execute("SET enable_progress_bar = false")

@@ -7,6 +7,7 @@ without saying so reads as ``crashed`` (pid gone on this host, or no heartbeat f
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -114,10 +115,8 @@ class RunInfo:
     def start_heartbeat(self, every: float = HEARTBEAT_SECONDS) -> None:
         def beat() -> None:
             while not self._stop.wait(every):
-                try:
+                with contextlib.suppress(StoreError):  # a full disk must not kill training; the next beat retries
                     self.update()
-                except StoreError:
-                    pass  # a full disk must not kill training; the next beat retries
 
         self._thread = threading.Thread(target=beat, name="memscope-heartbeat", daemon=True)
         self._thread.start()

@@ -35,10 +35,9 @@ def mean_or_nan(values: torch.Tensor) -> float:
     return float(values.float().mean()) if values.numel() else float("nan")
 
 
-def split_accuracies(model: torch.nn.Module, data, batch_size: int = 1024, autocast=None) -> dict[str, float]:
-    """clean-train, noisy-train (observed labels), noisy-train vs true labels, and test accuracy."""
-    _, train_pred = predict(model, data.x_train, batch_size, autocast)
-    _, test_pred = predict(model, data.x_test, batch_size, autocast)
+def accuracies(train_pred: torch.Tensor, test_pred: torch.Tensor, data) -> dict[str, float]:
+    """clean-train, noisy-train (observed labels), noisy-train vs true labels, and test accuracy
+    from predictions over every training and test example."""
     clean, noisy = ~data.is_noisy, data.is_noisy
     correct = train_pred == data.y_train
     return {
@@ -47,6 +46,19 @@ def split_accuracies(model: torch.nn.Module, data, batch_size: int = 1024, autoc
         "noisy_train_true_acc": mean_or_nan((train_pred == data.y_train_true)[noisy]),
         "test_acc": mean_or_nan(test_pred == data.y_test),
     }
+
+
+def split_accuracies(model: torch.nn.Module, data, batch_size: int = 1024, autocast=None) -> dict[str, float]:
+    """``accuracies`` of the model's predictions, in eval mode."""
+    _, train_pred = predict(model, data.x_train, batch_size, autocast)
+    _, test_pred = predict(model, data.x_test, batch_size, autocast)
+    return accuracies(train_pred, test_pred, data)
+
+
+def logit_margins(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per row: the logit of label ``y`` minus the largest other logit (negative = misclassified)."""
+    y = y.view(-1, 1)
+    return logits.gather(1, y).squeeze(1) - logits.scatter(1, y, float("-inf")).amax(1)
 
 
 @torch.no_grad()

@@ -23,7 +23,7 @@ from memscope.analysis.base import Analysis, BatchInfo
 from memscope.config import TrainConfig
 from memscope.errors import RunCancelled, RunFailed
 from memscope.seeding import stream_seed
-from memscope.train.evaluate import autocast_for
+from memscope.train.evaluate import autocast_for, logit_margins
 from memscope.train.schedule import lr_multiplier
 
 
@@ -187,9 +187,7 @@ class Trainer:
                 lf = logits.detach().float()
                 self._loss[pos] = losses.detach()
                 self._pred[pos] = lf.argmax(1)
-                true_logit = lf.gather(1, y.view(-1, 1)).squeeze(1)
-                other = lf.scatter(1, y.view(-1, 1), float("-inf")).amax(1)
-                self._margin[pos] = true_logit - other
+                self._margin[pos] = logit_margins(lf, y)
             for analysis in list(self.batch_hooks):
                 if info is None:
                     info = BatchInfo(self.step - 1, epoch, ids, data.is_noisy[pos], losses.detach())

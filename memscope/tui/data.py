@@ -7,6 +7,7 @@ registered (numpy) loaders, and a run is started as a separate ``memscope run`` 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -409,13 +410,11 @@ class SqlHistory:
         self.save()
 
     def save(self) -> None:
-        try:
+        with contextlib.suppress(OSError):  # a read-only home keeps the history for this session only
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
             tmp.write_text(json.dumps([{"sql": s} for s in self.entries], indent=1), encoding="utf-8")
             os.replace(tmp, self.path)
-        except OSError:
-            pass  # a read-only home keeps the history for this session only
 
 
 # --------------------------------------------------------------------------- queries
