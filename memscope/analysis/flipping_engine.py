@@ -186,14 +186,18 @@ def objective_weights(batch: int, dtype: torch.dtype, device: torch.device | str
     return weights
 
 
-def objective(avg_logits: Tensor, labels: Tensor) -> Tensor:
+def objective(avg_logits: Tensor, labels: Tensor, weights: Tensor | None = None) -> Tensor:
     """Per target: mean over the reference examples of their loss, minus the target's loss.
 
-    ``avg_logits`` (T, B + 1, K) with the target at position 0; ``labels`` (T, B + 1).
+    ``avg_logits`` (T, B + 1, K) with the target at position 0; ``labels`` (T, B + 1). For a
+    slice of the batch's columns, pass the matching slice of ``objective_weights`` (J is a sum
+    over examples, so the slices' values add up to J).
     """
     t, b1, k = avg_logits.shape
     loss = F.cross_entropy(avg_logits.reshape(-1, k), labels.reshape(-1), reduction="none").view(t, b1)
-    return (loss * objective_weights(b1, loss.dtype, loss.device)).sum(1)
+    if weights is None:
+        weights = objective_weights(b1, loss.dtype, loss.device)
+    return (loss * weights).sum(1)
 
 
 class UnitMasks:
@@ -499,8 +503,7 @@ class FlipEngine:
                 masks.set(zeroed, self.dtype, track=True)
                 avg = robust_logits(self.model(x), t, self.copies, hi - lo)
                 self.forwards += 1
-                loss = F.cross_entropy(avg.reshape(-1, avg.shape[-1]), labels[:, lo:hi].reshape(-1), reduction="none")
-                scores += masks.scores((loss.view(t, -1) * weights[lo:hi]).sum(), t)
+                scores += masks.scores(objective(avg, labels[:, lo:hi], weights[lo:hi]).sum(), t)
             masks.clear()
         scores.masked_fill_(zeroed, -torch.inf)
         best, index = scores.max(dim=1)  # ties: the first (lowest) index

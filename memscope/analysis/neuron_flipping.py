@@ -148,12 +148,10 @@ class NeuronFlipping(Analysis):
             raise ConfigError("analysis.neuron_flipping.layers: the chosen layers have no neuron modules (no units to zero)")
 
     def run(self, ctx: Any) -> None:
-        from contextlib import nullcontext
-
         from memscope.analysis.flipping_engine import FlipEngine, FlipSettings, candidate_sites
+        from memscope.train.etd_masks import kept_mode
 
         o = self.options
-        self.validate(ctx)
         data, prepared = ctx.data, ctx.prepared
         positions = sample_targets(prepared.is_noisy, o, ctx.rng(o.target_stream))
         evals = sample_eval(prepared.is_noisy, int(data.x_test.shape[0]), o, ctx.rng(o.eval_stream))
@@ -174,8 +172,7 @@ class NeuronFlipping(Analysis):
             f"{len(positions)} targets ({int(prepared.is_noisy[positions].sum())} noisy), "
             f"{engine.num_units} candidate units in {len({s.layer for s in sites})} layers"
         )
-        etd = getattr(ctx, "etd", None)
-        with etd.use_mode("kept") if etd is not None else nullcontext():
+        with kept_mode(getattr(ctx, "etd", None)):
             results = engine.run(positions.tolist(), ids.tolist())
         self._write(ctx, engine, results, {k: len(v) for k, v in evals.items()})
 

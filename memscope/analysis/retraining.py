@@ -110,14 +110,7 @@ class LayerRetraining(Analysis):
 
     def run(self, ctx: Any) -> None:
         groups = selected_groups(ctx, self.options.layers)
-        reset_epoch = self.options.reset_epoch
-        saved = ctx.checkpoint_epochs()
-        if reset_epoch not in saved:
-            raise MemscopeError(
-                f"retraining: no checkpoint for epoch {reset_epoch} in {ctx.run_dir / 'checkpoints'} "
-                f"(saved epochs: {', '.join(map(str, saved)) or 'none'})"
-            )
-        reset_state = ctx.load_state(reset_epoch)
+        reset_state = ctx.load_state(self.options.reset_epoch)  # names the saved epochs when it is missing
         final_state = {k: v.detach().clone() for k, v in ctx.model.state_dict().items()}
         model, etd = self.working_copy(ctx)
         try:
@@ -142,18 +135,14 @@ class LayerRetraining(Analysis):
         import torch
         import torch.nn.functional as F
 
-        from memscope.models.groups import group_parameters
+        from memscope.models.groups import group_parameters, load_group_state
+        from memscope.train.etd_masks import kept_mode
         from memscope.train.trainer import augment_batch
 
         opts = self.options
-        mode = (lambda: etd.use_mode("kept")) if etd is not None else _null  # a fresh context each time
         own = group_parameters(model, group)
         own_ids = {id(p) for _, p in own}
-        with torch.no_grad():
-            for qualified, p in own:
-                if qualified not in reset_state:
-                    raise MemscopeError(f"retraining: checkpoint epoch {opts.reset_epoch} has no parameter '{qualified}'")
-                p.copy_(reset_state[qualified])
+        load_group_state(own, reset_state, f"retraining: checkpoint epoch {opts.reset_epoch}")
         previous = {id(p): p.requires_grad for p in model.parameters()}
         for p in model.parameters():
             p.requires_grad_(id(p) in own_ids)
@@ -161,7 +150,7 @@ class LayerRetraining(Analysis):
         rows: dict[str, list] = {k: [] for k in ("layer_index", "layer", "reset_epoch", "retrain_epoch", *ACC_KEYS)}
 
         def record(epoch: int) -> dict[str, float]:
-            with mode():
+            with kept_mode(etd):
                 acc = ctx.evaluate_splits(model)
             rows["layer_index"].append(index)
             rows["layer"].append(group.name)
@@ -185,7 +174,7 @@ class LayerRetraining(Analysis):
                 order = torch.randperm(clean.numel(), generator=ctx.torch_generator("retrain", index, epoch))
                 positions = clean[order.to(clean.device)]
                 aug_gen = ctx.torch_generator("retrain_augment", index, epoch) if augment else None
-                with mode():
+                with kept_mode(etd):
                     for start in range(0, positions.numel(), opts.batch_size):
                         pos = positions[start : start + opts.batch_size]
                         x, y = data.x_train[pos], data.y_train[pos]
@@ -212,10 +201,3 @@ class LayerRetraining(Analysis):
             model.eval()
         return rows
 
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False

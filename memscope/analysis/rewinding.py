@@ -78,13 +78,6 @@ def selected_groups(ctx: Any, names: tuple[str, ...]) -> list[tuple[int, Any]]:
     return [(i, g) for i, g in enumerate(ctx.groups) if g.name in wanted]
 
 
-def etd_kept(ctx: Any):
-    """Example-tied dropout's "kept" mode when the run trained with it, else a no-op context."""
-    from contextlib import nullcontext
-
-    return ctx.etd.use_mode("kept") if getattr(ctx, "etd", None) is not None else nullcontext()
-
-
 class LayerRewinding(Analysis):
     """Rewind one layer group at a time to an earlier checkpoint and measure clean/noisy/test accuracy."""
 
@@ -115,7 +108,8 @@ class LayerRewinding(Analysis):
     def run(self, ctx: Any) -> None:
         import torch
 
-        from memscope.models.groups import group_parameters
+        from memscope.models.groups import group_parameters, load_group_state
+        from memscope.train.etd_masks import kept_mode
 
         model = ctx.model
         groups = selected_groups(ctx, self.options.layers)
@@ -128,12 +122,8 @@ class LayerRewinding(Analysis):
             for index, group in groups:
                 pairs = params[group.name]
                 try:
-                    with torch.no_grad():
-                        for qualified, p in pairs:
-                            if qualified not in state:
-                                raise MemscopeError(f"rewinding: checkpoint epoch {epoch} has no parameter '{qualified}'")
-                            p.copy_(state[qualified])
-                    with etd_kept(ctx):
+                    load_group_state(pairs, state, f"rewinding: checkpoint epoch {epoch}")
+                    with kept_mode(getattr(ctx, "etd", None)):
                         acc = ctx.evaluate_splits(model)
                 finally:
                     with torch.no_grad():

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from memscope.errors import MemscopeError
 from memscope.models.base import LayerGroup
 
 _NORMS = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm, nn.modules.instancenorm._InstanceNorm)
@@ -27,6 +28,16 @@ def _owns(group: LayerGroup, name: str) -> bool:
 def group_parameters(model: nn.Module, group: LayerGroup) -> list[tuple[str, nn.Parameter]]:
     """The group's parameters with qualified names, in the model's parameter order."""
     return [(n, p) for n, p in model.named_parameters() if _owns(group, n)]
+
+
+def load_group_state(pairs: list[tuple[str, nn.Parameter]], state: dict, where: str) -> None:
+    """Copy a checkpoint's values into a group's ``(qualified name, parameter)`` pairs;
+    ``where`` names the checkpoint in the error when one is missing."""
+    with torch.no_grad():
+        for qualified, p in pairs:
+            if qualified not in state:
+                raise MemscopeError(f"{where} has no parameter '{qualified}'")
+            p.copy_(state[qualified])
 
 
 def parameter_groups(model: nn.Module) -> dict[str, str]:

@@ -10,7 +10,7 @@ Python loop, no N x C x H x W table, identical on every device and after a resum
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Iterator
 
 import torch
@@ -21,15 +21,9 @@ MASK32 = 0xFFFFFFFF
 MODES = ("train", "kept", "dropped", "off")
 
 
-def _mix32(x: torch.Tensor) -> torch.Tensor:
-    """A 32-bit integer finalizer (xor-shift-multiply), on int64 tensors holding [0, 2^32)."""
-    x = ((x ^ (x >> 16)) * 0x45D9F3B) & MASK32
-    x = ((x ^ (x >> 16)) * 0x45D9F3B) & MASK32
-    return x ^ (x >> 16)
-
-
-def _mix32_int(x: int) -> int:
-    """``_mix32`` on a Python int (the same arithmetic, without a device tensor)."""
+def _mix32(x):
+    """A 32-bit integer finalizer (xor-shift-multiply), on int64 tensors holding [0, 2^32) or on
+    Python ints (the same arithmetic; the seed mixes on the host)."""
     x = ((x ^ (x >> 16)) * 0x45D9F3B) & MASK32
     x = ((x ^ (x >> 16)) * 0x45D9F3B) & MASK32
     return x ^ (x >> 16)
@@ -40,7 +34,7 @@ def keep_hashes(seed: int, example_ids: torch.Tensor, num_channels: int, salt: i
     ids = example_ids.to(torch.int64).reshape(-1, 1) & MASK32
     channels = torch.arange(num_channels, device=example_ids.device, dtype=torch.int64).reshape(1, -1)
     # The seed and salt mix on the host: no per-call host-to-device copy of a scalar.
-    base = _mix32(ids ^ _mix32_int((seed * 0x9E3779B1 + salt * 0x85EBCA6B) & MASK32))
+    base = _mix32(ids ^ _mix32((seed * 0x9E3779B1 + salt * 0x85EBCA6B) & MASK32))
     return _mix32((base + channels * 0x27D4EB2F) & MASK32)
 
 
@@ -121,6 +115,12 @@ class ExampleTiedDropout:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
+
+
+def kept_mode(etd: "ExampleTiedDropout | None"):
+    """The network every evaluation reads: example-tied dropout's "kept" mode (every channel
+    on, memorization channels scaled by p_mem) when the model has ETD hooks, else a no-op."""
+    return etd.use_mode("kept") if etd is not None else nullcontext()
 
 
 def default_etd_groups(groups: list[LayerGroup]) -> list[LayerGroup]:

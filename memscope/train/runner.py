@@ -35,6 +35,8 @@ from memscope.store.runinfo import RunInfo, new_run_id, now_iso, read_run_info
 from memscope.store.writer import RunWriter
 from memscope.train import checkpoints
 from memscope.train.context import RunContext
+from memscope.models.groups import count_parameters
+from memscope.train.etd_masks import kept_mode
 from memscope.train.evaluate import test_loss_acc
 from memscope.train.prepare import DeviceData, PreparedData, pick_device, prepare, to_device
 from memscope.train.progress import Progress
@@ -240,7 +242,7 @@ class Run:
         if self.device.type != "cpu":
             return
         threads = self.config.threads
-        if threads == 0 and sum(p.numel() for p in self.model.parameters()) < 1_000_000:
+        if threads == 0 and count_parameters(self.model) < 1_000_000:
             threads = 1
         if threads > 0:
             torch.set_num_threads(threads)
@@ -413,8 +415,7 @@ class Run:
         metrics: dict[str, float] = {}
         for epoch in range(self.first_epoch, config.train.epochs + 1):
             stats = trainer.train_epoch(epoch)
-            etd_mode = self.etd.use_mode("kept") if self.etd is not None else contextlib.nullcontext()
-            with etd_mode:
+            with kept_mode(self.etd):
                 test = test_loss_acc(self.model, self.data, config.train.eval_batch_size, trainer.autocast())
             metrics = _epoch_metrics(stats, self.data, self.prepared, test)
             if config.train.track_examples:
@@ -533,7 +534,8 @@ class Run:
             self.stop.uninstall()
             final = {}
             if status == "completed":
-                final = self.ctx.evaluate_splits(self.model) if self.etd is None else _etd_kept(self)
+                with kept_mode(self.etd):
+                    final = self.ctx.evaluate_splits(self.model)
             reserve = self.info.run_dir / SPACE_RESERVE
             try:
                 self.info.update(status=status, error=error, finished_at=now_iso(), **final)
@@ -581,11 +583,6 @@ def _write_checkpoint(run_dir: Path, model: torch.nn.Module, save) -> None:
                 if free < need:
                     reason = f"No space left on device ({free // 1024} KiB free)"
         raise StoreError(f"cannot write a checkpoint in {checkpoints.checkpoint_dir(run_dir)}: {reason}") from None
-
-
-def _etd_kept(run: Run) -> dict[str, float]:
-    with run.etd.use_mode("kept"):
-        return run.ctx.evaluate_splits(run.model)
 
 
 class AnalysisTimeout(BaseException):

@@ -74,13 +74,13 @@ class Trainer:
         self.cfg = config
         self.seed = seed
         self.device = device
-        self.analyses = list(analyses)
         self.ctx = ctx
         self.etd = etd
         self.augment = augment
         self.should_stop = should_stop
-        self.split_gradients = any(a.needs_split_gradients for a in self.analyses)
-        self.batch_hooks = [a for a in self.analyses if type(a).after_batch is not Analysis.after_batch]
+        # Only analyses that see each batch are called per step; the split step runs for them alone.
+        self.batch_hooks = [a for a in analyses if type(a).after_batch is not Analysis.after_batch]
+        self.split_gradients = any(a.needs_split_gradients for a in self.batch_hooks)
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.SGD(self.params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
         n = data.num_train
@@ -97,9 +97,8 @@ class Trainer:
 
     def remove_analysis(self, analysis) -> None:
         """Stop calling an analysis that failed (the others and training go on)."""
-        self.analyses = [a for a in self.analyses if a is not analysis]
         self.batch_hooks = [a for a in self.batch_hooks if a is not analysis]
-        self.split_gradients = any(a.needs_split_gradients for a in self.analyses)
+        self.split_gradients = any(a.needs_split_gradients for a in self.batch_hooks)
 
     def autocast(self):
         return autocast_for(self.cfg.precision, self.device)
