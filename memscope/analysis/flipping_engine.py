@@ -64,7 +64,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from memscope.models.base import LayerGroup
-from memscope.models.groups import units_of
+from memscope.models.groups import neuron_sites
 
 
 @dataclass(eq=False)
@@ -86,19 +86,16 @@ class Site:
 
 def candidate_sites(model: nn.Module, groups: Sequence[LayerGroup], layers: Sequence[str] = ()) -> list[Site]:
     """The neuron modules of the chosen groups (all when ``layers`` is empty), in model order."""
-    chosen = set(layers) if layers else None
+    index_of = {g.name: i for i, g in enumerate(groups)}
+    chosen = [g for g in groups if not layers or g.name in layers]
     sites: list[Site] = []
     offset = 0
-    for index, group in enumerate(groups):
-        if chosen is not None and group.name not in chosen:
-            continue
-        group_offset = 0
-        for path in group.neuron_modules:
-            module = model.get_submodule(path)
-            units = units_of(module)
-            sites.append(Site(index, group.name, path, module, units, group_offset, offset))
-            group_offset += units
-            offset += units
+    group_offset: dict[str, int] = {}
+    for group, path, module, units in neuron_sites(model, chosen):
+        start = group_offset.get(group.name, 0)
+        sites.append(Site(index_of[group.name], group.name, path, module, units, start, offset))
+        group_offset[group.name] = start + units
+        offset += units
     return sites
 
 

@@ -54,6 +54,11 @@ class LayerGroup:
             raise ValueError(f"layer group {self.name!r}: the root module '' cannot be a group module")
 
 
+def linear_group(path: str, units: int) -> LayerGroup:
+    """A classifier-style group: one Linear module (``fc``), its own output, ``units`` wide."""
+    return LayerGroup(path, (path,), (path,), path, "linear", units)
+
+
 def scaled(channels: int, width: float) -> int:
     """A channel count times a width multiplier, rounded, at least 1."""
     if width <= 0:

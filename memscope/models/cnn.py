@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from memscope.models.base import LayerGroup, scaled
+from memscope.models.base import LayerGroup, linear_group, scaled
 
 
 class ConvBNReLU(nn.Sequential):
@@ -40,7 +40,7 @@ class SmallCNN(nn.Module):
             LayerGroup(name, (name,), (f"{name}.conv",), name, "conv", block.conv.out_channels)
             for name, block in (("conv1", self.conv1), ("conv2", self.conv2), ("conv3", self.conv3))
         ]
-        groups.append(LayerGroup("fc", ("fc",), ("fc",), "fc", "linear", self.fc.out_features))
+        groups.append(linear_group("fc", self.fc.out_features))
         return groups
 
 

@@ -65,10 +65,11 @@ def units_of(module: nn.Module) -> int:
     raise TypeError(f"{type(module).__name__} is not a Conv2d or Linear neuron module")
 
 
-def neuron_sites(model: nn.Module) -> list[tuple[LayerGroup, str, nn.Module, int]]:
-    """(group, path, module, units) for every neuron module of every group, in order."""
+def neuron_sites(model: nn.Module, groups: list[LayerGroup] | None = None) -> list[tuple[LayerGroup, str, nn.Module, int]]:
+    """(group, path, module, units) for every neuron module of every group (the model's, or
+    ``groups`` when given), in order."""
     sites = []
-    for g in layer_groups(model):
+    for g in layer_groups(model) if groups is None else groups:
         for path in g.neuron_modules:
             module = model.get_submodule(path)
             sites.append((g, path, module, units_of(module)))

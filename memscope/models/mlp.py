@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from memscope.models.base import LayerGroup, scaled
+from memscope.models.base import LayerGroup, linear_group, scaled
 
 
 class MLP(nn.Module):
@@ -33,7 +33,7 @@ class MLP(nn.Module):
                        layer[0].out_features)
             for i, layer in enumerate(self.hidden)
         ]
-        groups.append(LayerGroup("fc", ("fc",), ("fc",), "fc", "linear", self.fc.out_features))
+        groups.append(linear_group("fc", self.fc.out_features))
         return groups
 
 

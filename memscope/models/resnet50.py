@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import nn
 from torchvision.models.resnet import Bottleneck, ResNet
 
-from memscope.models.base import LayerGroup
+from memscope.models.base import LayerGroup, linear_group
 
 
 class ResNet50(ResNet):
@@ -26,7 +26,7 @@ class ResNet50(ResNet):
             convs = tuple(f"{name}.{p}" for p, m in layer.named_modules() if isinstance(m, nn.Conv2d))
             out = layer[-1].bn3.num_features  # the last bottleneck's expansion width
             groups.append(LayerGroup(name, (name,), convs, name, "conv", out))
-        groups.append(LayerGroup("fc", ("fc",), ("fc",), "fc", "linear", self.fc.out_features))
+        groups.append(linear_group("fc", self.fc.out_features))
         return groups
 
 

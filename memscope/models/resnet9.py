@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from memscope.models.base import LayerGroup, scaled
+from memscope.models.base import LayerGroup, linear_group, scaled
 from memscope.models.cnn import ConvBNReLU
 
 
@@ -69,7 +69,7 @@ class ResNet9(nn.Module):
             block("res2_a", "res2.a", "res2.a"),
             block("res2_b", "res2.b", "res2"),
             block("conv4", "conv4", "conv4"),
-            LayerGroup("fc", ("fc",), ("fc",), "fc", "linear", self.fc.out_features),
+            linear_group("fc", self.fc.out_features),
         ]
 
 

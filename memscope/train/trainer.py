@@ -42,9 +42,11 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     b, c, h, w = x.shape
     device = x.device
     padded = F.pad(x, (4, 4, 4, 4))
-    dy = torch.randint(0, 9, (b,), generator=generator).to(device)
-    dx = torch.randint(0, 9, (b,), generator=generator).to(device)
-    flip = (torch.rand(b, generator=generator) < 0.5).to(device)
+    dy = torch.randint(0, 9, (b,), generator=generator)
+    dx = torch.randint(0, 9, (b,), generator=generator)
+    flip = torch.rand(b, generator=generator) < 0.5
+    dy, dx, flip = torch.stack([dy, dx, flip.long()]).to(device)  # drawn on the CPU (same numbers everywhere), one copy
+    flip = flip.bool()
     rows = dy.view(b, 1, 1, 1) + torch.arange(h, device=device).view(1, 1, h, 1)
     out = padded.gather(2, rows.expand(b, c, h, w + 8))
     cols = torch.arange(w, device=device).view(1, w).expand(b, w)
