@@ -252,8 +252,21 @@ class PluginHost:
         self.registries  # registration errors are part of the picture
         return [(name, err) for name, info in self.infos.items() for err in info.errors]
 
-    def register_commands(self, cli: Any) -> None:
-        self.call_each("register_commands", cli=cli)
+    def check_names(self, config: Any) -> None:
+        """Every name a run config refers to (dataset, noise model, model, analyses) is
+        registered: a ConfigError naming the installed ones otherwise. Torch-free, so a
+        sweep checks every cell before it starts one."""
+        regs = self.registries
+        regs.datasets.entry(config.data.dataset)
+        regs.noise_models.entry(config.noise.model)
+        if not config.model.name.startswith("timm:"):  # any timm name: checked when timm builds it
+            regs.models.entry(config.model.name)
+        for name in config.analyses:
+            regs.analyses.entry(name)
+
+    def register_commands(self, cli: Any) -> list[tuple[str, str]]:
+        """Let plugins add commands to ``cli``; returns the (plugin, error) pairs that failed."""
+        return self.call_each("register_commands", cli=cli)
 
     def prepare_connection(self, conn: Any, home: str) -> None:
         self.call_each("prepare_connection", conn=conn, home=home)

@@ -30,11 +30,7 @@ def _analyze(run_id, names, overrides, quiet, home, plugins_dir) -> None:
     from memscope.store.runinfo import effective_status, read_run_info
 
     store = common.get_home(home)
-    run_dir = store.run_dir(run_id)
-    if not run_dir.is_dir():
-        from memscope.errors import ConfigError
-
-        raise ConfigError(f"no run '{run_id}' in {store.root}; see 'memscope runs list'")
+    run_dir = store.require_run(run_id)
     status = effective_status(read_run_info(run_dir))
     if status == "running":
         from memscope.errors import ConfigError

@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
         from memscope.plugins import get_host
 
         if _needs_plugin_commands(args):
-            for name, error in get_host(_plugins_dir_from_argv(args)).call_each("register_commands", cli=app):
+            for name, error in get_host(_plugins_dir_from_argv(args)).register_commands(app):
                 common.eprint(f"memscope: warning: plugin {name} failed: {error}")
         app(args=args, prog_name="memscope", standalone_mode=True)
     except MemscopeError as exc:

@@ -115,7 +115,6 @@ def export_parquet(conn: Any, target: Path, run_ids: list[str] | None) -> dict[s
 
 @handle_errors
 def export(
-    ctx: typer.Context,
     to: Annotated[Path, typer.Option("--to", metavar="PATH", help="Target: FILE.duckdb, or a folder with --format parquet.", show_default=False)],
     fmt: Annotated[
         Optional[str],
@@ -151,13 +150,12 @@ def export(
         if to.is_dir() and any(to.iterdir()) and not force:
             raise MemscopeError(f"{to} is not empty; pass --force to overwrite its files")
 
-    resolved = get_home(home or ctx.find_root().params.get("home"))
+    resolved = get_home(home)
     run_ids = list(dict.fromkeys(run or []))
     for run_id in run_ids:
-        if run_id.startswith((".", "_")) or "/" in run_id or not resolved.run_dir(run_id).is_dir():
-            raise MemscopeError(f"no run '{run_id}' in this home; see the ids with 'memscope runs list'")
+        resolved.require_run(run_id)
 
-    host = get_host(ctx.find_root().params.get("plugins_dir"))
+    host = get_host(None)
     conn = open_connection(resolved, host)
     try:
         if fmt_name == "duckdb":

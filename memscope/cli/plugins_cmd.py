@@ -33,11 +33,11 @@ def describe_plugins(host: Any) -> list[dict[str, Any]]:
 
 
 @handle_errors
-def plugins(ctx: typer.Context, json_: JsonFlag = False, plugins_dir: PluginsDirOption = None) -> None:
+def plugins(json_: JsonFlag = False, plugins_dir: PluginsDirOption = None) -> None:
     """List plugins: version, where they come from, hooks, registered names, errors."""
     from memscope.cli.common import get_host
 
-    host = get_host(plugins_dir or ctx.find_root().params.get("plugins_dir"))
+    host = get_host(plugins_dir)
     items = describe_plugins(host)
     if json_:
         print(json.dumps(items, indent=1))

@@ -218,18 +218,12 @@ def write_table(result: "QueryResult", out: Any, *, terminal: bool) -> None:
 
 
 def write_parquet(result: "QueryResult", path: Path) -> None:
-    import os
+    from memscope.store.home import write_parquet_atomic
 
-    import pyarrow.parquet as pq
-
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        pq.write_table(result.table, tmp, compression="zstd")
-        os.replace(tmp, path)
+        write_parquet_atomic(result.table, path)
     except OSError as exc:
         raise MemscopeError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def render(result: "QueryResult", fmt: str, out: Any, *, terminal: bool = False) -> None:
@@ -251,10 +245,6 @@ def render(result: "QueryResult", fmt: str, out: Any, *, terminal: bool = False)
 
 
 # --------------------------------------------------------------------------- command
-
-
-def _root_param(ctx: typer.Context, name: str) -> Any:
-    return ctx.find_root().params.get(name)
 
 
 SqlArgument = Annotated[
@@ -293,7 +283,6 @@ LimitOption = Annotated[
 
 @handle_errors
 def query(
-    ctx: typer.Context,
     sql: SqlArgument = None,
     file: FileOption = None,
     fmt: FormatOption = None,
@@ -315,8 +304,8 @@ def query(
     if limit is None:
         limit = TABLE_LIMIT if fmt_name == "table" else 0
 
-    resolved = get_home(home or _root_param(ctx, "home"))
-    host = get_host(plugins_dir or _root_param(ctx, "plugins_dir"))
+    resolved = get_home(home)
+    host = get_host(plugins_dir)
 
     from memscope.store.query import execute, open_connection
 

@@ -38,16 +38,16 @@ def report_command(
       memscope report --sweep SWEEP_ID
     """
     if sweep is not None:
-        _sweep_report(sweep, home)
+        _sweep_report(sweep, width, home)
     else:
         _report(run_id, width, format_, no_plots, home)
 
 
 @common.handle_errors
-def _sweep_report(sweep_id: str, home) -> None:
+def _sweep_report(sweep_id: str, width: int | None, home) -> None:
     from memscope.sweep.report import print_sweep_report
 
-    print_sweep_report(common.get_home(home), sweep_id)
+    print_sweep_report(common.get_home(home), sweep_id, width=width)
 
 
 def _width(explicit: int | None) -> int:
@@ -67,15 +67,13 @@ def _width(explicit: int | None) -> int:
 def _report(run_id: str, width: int | None, format_: str, no_plots: bool, home) -> None:
     from memscope.errors import ConfigError
     from memscope.report import build_report, render_markdown, render_text
-    from memscope.report.data import run_not_found
 
     if run_id is None:
         raise ConfigError("give a run id (see 'memscope runs list') or --sweep SWEEP_ID")
     if format_ not in FORMATS:
         raise ConfigError(f"--format {format_!r}: choose one of {', '.join(FORMATS)}")
     store = common.get_home(home, create=False)
-    if not store.run_dir(run_id).is_dir():
-        raise run_not_found(store, run_id)
+    store.require_run(run_id)
     report = build_report(store, run_id)
     columns = _width(width)
     if format_ == "markdown":

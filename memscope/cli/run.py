@@ -41,7 +41,7 @@ def _run(config: Path | None, overrides: list[str], resume: str | None, quiet: b
     store = common.get_home(home)
     host = common.get_host(plugins_dir)
     if resume is not None:
-        run_dir = store.run_dir(resume)
+        run_dir = store.require_run(resume)
         if not (run_dir / "config.toml").is_file():
             raise ConfigError(f"no run '{resume}' to resume in {store.root}; see 'memscope runs list'")
         from memscope.store.runinfo import effective_status, read_run_info

@@ -30,10 +30,10 @@ LIST_COLUMNS = (
 )
 
 
-def _home(ctx: typer.Context, home: Path | None):
+def _home(home: Path | None):
     from memscope.cli.common import get_home
 
-    return get_home(home or ctx.find_root().params.get("home"))
+    return get_home(home)
 
 
 def _info(home, run_id: str) -> dict[str, Any]:
@@ -44,27 +44,10 @@ def _info(home, run_id: str) -> dict[str, Any]:
         info = read_run_info(home.run_dir(run_id))
     except StoreError as exc:
         return {"run_id": run_id, "status": "crashed", "recorded_status": None, "error": exc.message}
-    if not isinstance(info, dict):
-        return {"run_id": run_id, "status": "crashed", "recorded_status": None, "error": "run.json is not an object"}
     info.setdefault("run_id", run_id)
     info["recorded_status"] = info.get("status")
     info["status"] = effective_status(info)
     return info
-
-
-def _unknown(run_id: str) -> MemscopeError:
-    return MemscopeError(f"no run '{run_id}' in this home; see the ids with 'memscope runs list'")
-
-
-def _check_id(home, run_id: str) -> None:
-    if (
-        not run_id
-        or "/" in run_id
-        or "\\" in run_id
-        or run_id.startswith((".", "_"))
-        or not home.run_dir(run_id).is_dir()
-    ):
-        raise _unknown(run_id)
 
 
 def _print_table(columns: list[str], rows: list[list[Any]]) -> None:
@@ -83,7 +66,6 @@ def _print_table(columns: list[str], rows: list[list[Any]]) -> None:
 @runs_app.command("list")
 @handle_errors
 def list_runs(
-    ctx: typer.Context,
     json_: JsonFlag = False,
     status: Annotated[
         Optional[str],
@@ -96,7 +78,7 @@ def list_runs(
 
     if status is not None and status not in STATUSES:
         raise MemscopeError(f"unknown status '{status}'; choose one of {', '.join(STATUSES)}")
-    resolved = _home(ctx, home)
+    resolved = _home(home)
     infos = [_info(resolved, run_id) for run_id in reversed(resolved.run_ids())]
     if status is not None:
         infos = [i for i in infos if i.get("status") == status]
@@ -126,14 +108,13 @@ def _config(home, run_id: str) -> tuple[str | None, dict[str, Any] | None]:
 @runs_app.command("show")
 @handle_errors
 def show(
-    ctx: typer.Context,
     run_id: Annotated[str, typer.Argument(help="The run's id (see 'memscope runs list').")],
     json_: JsonFlag = False,
     home: HomeOption = None,
 ) -> None:
     """Show one run: run.json, its config, and rows per table."""
-    resolved = _home(ctx, home)
-    _check_id(resolved, run_id)
+    resolved = _home(home)
+    resolved.require_run(run_id)
     info = _info(resolved, run_id)
     config_text, config = _config(resolved, run_id)
     counts = resolved.table_row_counts(run_id)
@@ -162,16 +143,15 @@ def show(
 @runs_app.command("rm")
 @handle_errors
 def rm(
-    ctx: typer.Context,
     run_ids: Annotated[list[str], typer.Argument(help="One or more run ids (see 'memscope runs list').")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Also delete runs that are still running.")] = False,
     home: HomeOption = None,
 ) -> None:
     """Delete runs (their directories, checkpoints and results)."""
-    resolved = _home(ctx, home)
+    resolved = _home(home)
     for run_id in run_ids:
-        _check_id(resolved, run_id)
+        resolved.require_run(run_id)
     running = [r for r in run_ids if _info(resolved, r).get("status") == "running"]
     if running and not force:
         raise MemscopeError(
@@ -190,7 +170,6 @@ def rm(
 @runs_app.command("check")
 @handle_errors
 def check(
-    ctx: typer.Context,
     run_ids: Annotated[Optional[list[str]], typer.Argument(help="Runs to check (default: every run).", show_default=False)] = None,
     repair: Annotated[bool, typer.Option("--repair", help="Move bad parts to runs/<id>/.quarantine/ and delete stray temporary files.")] = False,
     json_: JsonFlag = False,
@@ -204,9 +183,9 @@ def check(
     from memscope.errors import ExitCode
     from memscope.store.check import check_home, quarantine
 
-    resolved = _home(ctx, home)
+    resolved = _home(home)
     for run_id in run_ids or []:
-        _check_id(resolved, run_id)
+        resolved.require_run(run_id)
     problems = check_home(resolved, list(run_ids) if run_ids else None)
     fixed = quarantine(resolved, problems) if repair else []
     if json_:

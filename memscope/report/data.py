@@ -14,13 +14,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from memscope.errors import ConfigError, StoreError
+from memscope.errors import StoreError
 from memscope.store.home import Home
 from memscope.store.writer import PART_RE, TABLE_RE
-
-
-def run_not_found(home: Home, run_id: str) -> ConfigError:
-    return ConfigError(f"no run '{run_id}' in {home.root}; see 'memscope runs list'")
 
 
 class RunData:
@@ -33,9 +29,7 @@ class RunData:
     def __init__(self, home: Home, run_id: str):
         self.home = home
         self.run_id = run_id
-        self.run_dir = home.run_dir(run_id)
-        if not run_id or run_id.startswith((".", "_")) or "/" in run_id or not self.run_dir.is_dir():
-            raise run_not_found(home, run_id)
+        self.run_dir = home.require_run(run_id)
         self.info, self.info_error = self._read_info()
         self.config = self._read_config()
         self.tables = self._find_tables()

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from memscope.report.blocks import Column, Fields, Note, Plot, Section, Series, Table
 from memscope.report.data import RunData
+from memscope.store.catalog import sql_identifier
 from memscope.store.schemas import CORE_TABLES
 
 SectionBuilder = Callable[[RunData], "Section | None"]
@@ -683,7 +684,7 @@ def plugin_tables_section(data: RunData) -> Section | None:
         if table in CORE_TABLES or not 0 < data.count(table) <= SMALL_TABLE_ROWS:
             continue
         names = [c for c in data.columns(table) if c != "run_id"]
-        rows = data.rows(f'SELECT {", ".join(chr(34) + n + chr(34) for n in names)} FROM "{table}"')
+        rows = data.rows(f'SELECT {", ".join(sql_identifier(n) for n in names)} FROM {sql_identifier(table)}')
         sample = rows[0] if rows else {}
         columns = [
             Column(n, ".4g" if isinstance(sample.get(n), float) else "", justify="right" if isinstance(sample.get(n), (int, float)) else "left")

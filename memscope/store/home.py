@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from memscope.errors import StoreError
+from memscope.errors import MemscopeError, StoreError
 from memscope.store.schemas import CORE_TABLES
 
 SCHEMA_RUN = "_schema"
@@ -77,6 +77,19 @@ class Home:
 
     def run_dir(self, run_id: str) -> Path:
         return self.runs_dir / run_id
+
+    def require_run(self, run_id: str) -> Path:
+        """The run's directory; a user error when ``run_id`` is not a run in this home
+        (empty, a path, a hidden or ``_schema`` folder, or no such directory)."""
+        if (
+            not run_id
+            or "/" in run_id
+            or "\\" in run_id
+            or run_id.startswith((".", "_"))
+            or not self.run_dir(run_id).is_dir()
+        ):
+            raise MemscopeError(f"no run '{run_id}' in this home; see the ids with 'memscope runs list'")
+        return self.run_dir(run_id)
 
     def exists(self) -> bool:
         return self.schema_dir.is_dir()
@@ -181,9 +194,14 @@ class Home:
         with contextlib.suppress(OSError):  # another deletion in progress keeps the folder
             trash.rmdir()
 
-    def declare_table(self, table: str, schema: pa.Schema) -> None:
-        """Make a (plugin) table queryable: a zero-row schema part and a catalog view."""
-        existing = self.table_schema(table)
+    def declare_table(self, table: str, schema: pa.Schema, existing: pa.Schema | None = None) -> None:
+        """Make a (plugin) table queryable: a zero-row schema part and a catalog view.
+
+        ``existing`` is the table's schema part when the caller has read it already (its
+        footer is then not read again); without it the part is looked up here.
+        """
+        if existing is None:
+            existing = self.table_schema(table)
         if existing is not None:
             return
         self._write_schema_part(table, schema)

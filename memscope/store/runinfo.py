@@ -38,25 +38,33 @@ def new_run_id(label: str) -> str:
     return f"{stamp}-{slug}-{secrets.token_hex(2)}"
 
 
-def write_run_info(run_dir: Path, info: dict[str, Any]) -> None:
-    path = Path(run_dir) / RUN_JSON
-    tmp = path.with_name(f".{RUN_JSON}.{os.getpid()}.{threading.get_ident()}.tmp")
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON to a hidden temporary name beside ``path``, then rename."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        tmp.write_text(json.dumps(info, indent=1, default=str), encoding="utf-8")
+        tmp.write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
+def write_run_info(run_dir: Path, info: dict[str, Any]) -> None:
+    write_json_atomic(Path(run_dir) / RUN_JSON, info)
+
+
 def read_run_info(run_dir: Path) -> dict[str, Any]:
     path = Path(run_dir) / RUN_JSON
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        info = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise StoreError(f"no run at {run_dir} (run.json is missing)") from None
     except (OSError, json.JSONDecodeError) as exc:
         raise StoreError(f"{path} is unreadable ({exc.__class__.__name__}); remove the run with 'memscope runs rm'") from None
+    if not isinstance(info, dict):
+        raise StoreError(f"{path} is not a JSON object ({type(info).__name__}); remove the run with 'memscope runs rm'")
+    return info
 
 
 def pid_alive(pid: int) -> bool:

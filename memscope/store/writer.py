@@ -35,7 +35,8 @@ class RunWriter:
             raise StoreError(f"table name {table!r} must be snake_case (lowercase letters, digits, _)")
         if "run_id" not in schema.names:
             schema = pa.schema([pa.field("run_id", pa.string()), *schema])
-        known = self.home.table_schema(table) or self._schemas.get(table)
+        existing = self.home.table_schema(table)
+        known = existing or self._schemas.get(table)
         if known is not None and not known.equals(schema, check_metadata=False) and table not in CORE_TABLES:
             # union_by_name lets a newer plugin version add columns; types must agree.
             for field in schema:
@@ -45,7 +46,7 @@ class RunWriter:
                         f"now declared {field.type}; rename the column or the table"
                     )
         self._schemas[table] = schema
-        self.home.declare_table(table, schema)
+        self.home.declare_table(table, schema, existing=existing)
 
     def schema(self, table: str) -> pa.Schema:
         try:

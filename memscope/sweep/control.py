@@ -60,7 +60,6 @@ def launch_sweep(
     if executor == "ray":
         probe_ray_address(ray_address or os.environ.get("RAY_ADDRESS"))
     plugins = driver.resolve_plugins_dir(Path(plugins_dir) if plugins_dir else None)
-    home.ensure()
     sweep_id = driver.create_sweep(
         home, config=Path(config), axes=axes, overrides=list(overrides), executor=executor, workers=workers,
         retries=retries, ray_address=ray_address, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run,

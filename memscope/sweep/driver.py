@@ -53,17 +53,6 @@ def cell_overrides(entry: dict[str, Any]) -> list[str]:
     return [f"{k}={v}" for k, v in entry["overrides"].items()]
 
 
-def check_names(cfg, host) -> None:
-    """The registry check `memscope run` does first, without importing torch."""
-    regs = host.registries
-    regs.datasets.entry(cfg.data.dataset)
-    regs.noise_models.entry(cfg.noise.model)
-    if not cfg.model.name.startswith("timm:"):
-        regs.models.entry(cfg.model.name)
-    for name in cfg.analyses:
-        regs.analyses.entry(name)
-
-
 def plan(config: Path, axes: list[GridAxis], overrides: list[str], host=None) -> tuple[Any, list[dict[str, Any]]]:
     """Check every cell (config keys, types, ranges, names); return the base config and entries."""
     base = load_config(config, overrides)
@@ -74,7 +63,7 @@ def plan(config: Path, axes: list[GridAxis], overrides: list[str], host=None) ->
         tags = {k: v.tag for k, v in cell.items()}
         cfg = load_config(config, [*overrides, probe_tags, *(f"{k}={t}" for k, t in texts.items())])
         if host is not None:
-            check_names(cfg, host)
+            host.check_names(cfg)
         entries.append(
             {
                 "index": index,
@@ -357,7 +346,7 @@ class SweepDriver:
                     queue.append(handle.index)
             self._tick()
         if self.cancelled:
-            self._cancel_all(queue)
+            self._cancel_all()
 
     def _tick(self) -> None:
         now = time.monotonic()
@@ -436,24 +425,31 @@ class SweepDriver:
         parts = [f"{name} {info[key]:.3f}" for key, name in (("test_acc", "test acc"), ("noisy_train_acc", "noisy-train acc")) if isinstance(info.get(key), (int, float))]
         return f" ({', '.join(parts)})" if parts else ""
 
-    def _cancel_all(self, queue) -> None:
+    def _stop_active(self) -> None:
+        """SIGTERM the running attempts, wait out the grace period (cut short by a second signal),
+        kill what is left, and record every attempt that ended."""
         ex = self.executor
         active = self.active
+        if ex is None or not active:
+            return
+        self._discover()
+        ex.terminate(list(active.values()))
+        deadline = time.monotonic() + CANCEL_GRACE_SECONDS
+        while active and time.monotonic() < deadline and not self.force:
+            for handle, result in ex.wait(list(active.values()), timeout=0.5):
+                del active[handle.index]
+                self._settle(handle, result)
         if active:
-            self.echo(f"cancelling: stopping {len(active)} running run(s)")
-            self._discover()
-            ex.terminate(list(active.values()))
-            deadline = time.monotonic() + CANCEL_GRACE_SECONDS
-            while active and time.monotonic() < deadline and not self.force:
-                for handle, result in ex.wait(list(active.values()), timeout=0.5):
-                    del active[handle.index]
-                    self._settle(handle, result)
-            if active:
-                self.echo(f"killing {len(active)} run(s) that did not stop" + (" (second signal)" if self.force else ""))
-                ex.kill(list(active.values()))
-                for handle, result in ex.wait(list(active.values()), timeout=10):
-                    del active[handle.index]
-                    self._settle(handle, result)
+            self.echo(f"killing {len(active)} run(s) that did not stop" + (" (second signal)" if self.force else ""))
+            ex.kill(list(active.values()))
+            for handle, result in ex.wait(list(active.values()), timeout=10):
+                del active[handle.index]
+                self._settle(handle, result)
+
+    def _cancel_all(self) -> None:
+        if self.active:
+            self.echo(f"cancelling: stopping {len(self.active)} running run(s)")
+        self._stop_active()
         for entry in self.entries():
             if entry["status"] == "pending":
                 entry.update(status="cancelled", error="cancelled before it started" if not entry["attempts"] else "cancelled before its retry")
@@ -463,16 +459,7 @@ class SweepDriver:
 
     def _abort(self, error: str | None) -> None:
         """An error in the sweep process itself: stop what runs, record why."""
-        ex = self.executor
-        active = self.active
-        if ex is not None and active:
-            ex.terminate(list(active.values()))
-            deadline = time.monotonic() + CANCEL_GRACE_SECONDS
-            while active and time.monotonic() < deadline:
-                for handle, result in ex.wait(list(active.values()), timeout=0.5):
-                    del active[handle.index]
-                    self._settle(handle, result)
-            ex.kill(list(active.values()))
+        self._stop_active()
         for entry in self.entries():
             if entry["status"] in ("pending", "running"):
                 entry.update(status="cancelled", error="cancelled" if error is None else "sweep stopped: " + error)

@@ -25,7 +25,6 @@ import os
 import re
 import secrets
 import socket
-import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -33,7 +32,7 @@ from typing import Any
 
 from memscope.errors import MemscopeError, StoreError
 from memscope.store.home import Home
-from memscope.store.runinfo import effective_status, now_iso, pid_alive
+from memscope.store.runinfo import effective_status, now_iso, pid_alive, write_json_atomic
 
 SWEEPS_DIR = "sweeps"
 SWEEP_JSON = "sweep.json"
@@ -71,14 +70,7 @@ def sweep_dir(home: Home, sweep_id: str, *, must_exist: bool = True) -> Path:
 
 def write_sweep_json(path: Path, data: dict[str, Any]) -> None:
     """Write to a hidden temporary name, then rename: readers see the old or the new file."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        tmp.write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from None
+    write_json_atomic(path, data)
 
 
 def read_sweep_json(path: Path) -> dict[str, Any]:

@@ -104,16 +104,6 @@ def make_analyses(config: RunConfig, host: PluginHost, source: str = "config") -
     return out
 
 
-def check_names(config: RunConfig, host: PluginHost) -> None:
-    regs = host.registries
-    regs.datasets.entry(config.data.dataset)
-    regs.noise_models.entry(config.noise.model)
-    if not config.model.name.startswith("timm:"):
-        regs.models.entry(config.model.name)
-    for name in config.analyses:
-        regs.analyses.entry(name)
-
-
 def model_factory(config: RunConfig, host: PluginHost, data: DeviceData):
     name = config.model.name
     if name.startswith("timm:"):
@@ -184,7 +174,7 @@ class Run:
         self.source = source
         self.stop = StopFlag()
         self.progress = Progress(config.train.epochs, enabled=progress)
-        check_names(config, host)
+        host.check_names(config)
         self.analyses = make_analyses(config, host, source)
         self.device = pick_device(config.device)
         self.first_epoch = 1

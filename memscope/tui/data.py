@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import re
-import secrets
 import signal
 import socket
 import subprocess
@@ -25,8 +24,10 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from memscope.child import python_command
 from memscope.errors import MemscopeError, QueryError, StoreError
+from memscope.store.catalog import sql_identifier as ident
+from memscope.store.catalog import sql_string
 from memscope.store.home import Home
-from memscope.store.runinfo import effective_status, read_run_info
+from memscope.store.runinfo import effective_status, new_run_id, read_run_info
 
 if TYPE_CHECKING:
     import duckdb
@@ -52,14 +53,6 @@ def _empty() -> "pa.Table":
     import pyarrow as pa
 
     return pa.table({})
-
-
-def sql_string(value: str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 # --------------------------------------------------------------------------- runs
@@ -298,8 +291,7 @@ def run_command(config_path: Path, home: Home, plugins_dir: str | Path | None) -
 def save_launch_config(home: Home, toml_text: str, label: str) -> Path:
     folder = home.root / CONFIG_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")[:40] or "run"
-    path = folder / f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{slug}-{secrets.token_hex(2)}.toml"
+    path = folder / f"{new_run_id(label)}.toml"
     path.write_text(toml_text, encoding="utf-8")
     return path
 
@@ -444,7 +436,8 @@ class Store:
         from memscope.store.query import QueryHandle
 
         with self._lock:
-            tables = self.home.table_names() if self.home.exists() else []
+            existed = self.home.exists()
+            tables = self.home.table_names() if existed else []
             if self._handle is not None and tables != self._tables:
                 try:
                     self._base.close()
@@ -457,7 +450,7 @@ class Store:
                 # the screens' reads branch off their own connection, so a long statement in
                 # the SQL screen (which holds the handle's) never blocks them
                 self._base = self._handle.conn.cursor()
-                self._tables = self.home.table_names()
+                self._tables = tables if existed else self.home.table_names()  # opening creates a missing home
             return self._handle
 
     def cursor(self) -> "duckdb.DuckDBPyConnection":
@@ -479,9 +472,6 @@ class Store:
 
     def rows(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
         return self.query(sql, params).to_pylist()
-
-    def tables(self) -> list[str]:
-        return self.home.table_names()
 
     def close(self) -> None:
         with self._lock:

@@ -388,3 +388,55 @@ async def test_a_failing_worker_is_reported_not_fatal(make_app, monkeypatch):
         await settle(pilot)
         assert app.is_running
         assert any("disk on fire" in n.message for n in app._notifications)
+
+
+async def test_finished_run_detail_is_not_reloaded_on_each_tick(make_app, monkeypatch):
+    """A finished run's curves, table counts and config are read once, not on every refresh tick."""
+    from pathlib import Path
+
+    app = make_app()
+    calls: list[str] = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        store = app.store
+        for name in ("epochs", "table_counts"):
+            real = getattr(store, name)
+            monkeypatch.setattr(store, name, lambda *a, _n=name, _r=real, **k: (calls.append(_n), _r(*a, **k))[1])
+        real_read = Path.read_text
+
+        def read_text(self, *a, **k):
+            if self.name == "config.toml":
+                calls.append("config")
+            return real_read(self, *a, **k)
+
+        monkeypatch.setattr(Path, "read_text", read_text)
+        app.run_id = RUN_A
+        await app.switch_mode("detail")
+        await settle(pilot)
+        assert sorted(calls) == ["config", "epochs", "table_counts"]
+        calls.clear()
+        for _ in range(2):
+            app.screen.tick()
+            await settle(pilot)
+        assert calls == []
+        assert "took 3m25s" in label_text(app.screen.query_one("#detail-eta", Label))
+        app.screen.action_reload()
+        await settle(pilot)
+        assert sorted(calls) == ["config", "epochs", "table_counts"]
+
+
+async def test_runs_tick_queries_curves_of_running_runs_only(make_app, monkeypatch):
+    """Finished runs' sparkline curves are cached; each tick queries only runs still going."""
+    app = make_app()
+    asked: list[list[str] | None] = []
+    real = app.store.curves
+    monkeypatch.setattr(app.store, "curves", lambda metric="noisy_train_acc", run_ids=None: (asked.append(run_ids), real(metric, run_ids))[1])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert asked and RUN_A in asked[0]
+        shown = dict(app.screen.curves)
+        asked.clear()
+        app.screen.tick()
+        await settle(pilot)
+        assert asked == [[RUN_D]]
+        assert app.screen.curves == shown

@@ -59,10 +59,12 @@ class DetailData:
     epochs: Any | None  # pa.Table, or None when unchanged
     log_path: str | None
     log_lines: list[str]
-    counts: dict[str, int]
-    config_text: str
+    counts: dict[str, int] | None  # None when the tables' part files are unchanged
+    config_text: str | None  # None when already shown for this run
     error_log: str = ""
     notes: list[str] = field(default_factory=list)
+    state: tuple[int, str] | None = None  # (epoch, status) read
+    parts: tuple | None = None  # parts_signature the counts were taken at
 
 
 class RunDetailScreen(PickRunMixin, SectionScreen):
@@ -91,7 +93,9 @@ class RunDetailScreen(PickRunMixin, SectionScreen):
     def __init__(self) -> None:
         super().__init__()
         self.shown_run: str | None = None
-        self.shown_epoch: int | None = None
+        self.shown_state: tuple[int, str] | None = None  # (epoch, status) whose curves are shown
+        self.shown_parts: tuple | None = None  # parts_signature of the counted tables
+        self.shown_config: str | None = None  # run whose config.toml is shown
         self.shown_log: int = -1
         self.counts: dict[str, int] = {}
 
@@ -130,7 +134,7 @@ class RunDetailScreen(PickRunMixin, SectionScreen):
     def _run_changed(self, run_id: str | None) -> None:
         if run_id != self.shown_run:
             self.shown_run = run_id
-            self.shown_epoch = None
+            self._forget()
             self.shown_log = -1
             self.counts = {}
             self.query_one("#detail-log", Log).clear()
@@ -141,8 +145,11 @@ class RunDetailScreen(PickRunMixin, SectionScreen):
     def tick(self) -> None:
         self.load()
 
+    def _forget(self) -> None:
+        self.shown_state = self.shown_parts = self.shown_config = None
+
     def action_reload(self) -> None:
-        self.shown_epoch = None
+        self._forget()
         self.load()
 
     @work(thread=True, exclusive=True, group="detail-load", exit_on_error=False)
@@ -158,24 +165,29 @@ class RunDetailScreen(PickRunMixin, SectionScreen):
         run = data.read_run(home, run_id)
         epochs = None
         notes = []
-        if run.epoch != self.shown_epoch or run.status != "running":
+        state = (run.epoch, run.status)
+        if state != self.shown_state:
             try:
                 epochs = self.mapp.store.epochs(run_id)
             except Exception as exc:  # noqa: BLE001
                 notes.append(f"curves unavailable: {exc}")
         log_path = data.find_log(home, run)
         log_lines = data.tail(log_path, 400) if log_path else []
-        counts = self.mapp.store.table_counts(run_id)
-        try:
-            config_text = (home.run_dir(run_id) / "config.toml").read_text(encoding="utf-8")
-        except OSError:
-            config_text = "(config.toml is missing)"
+        parts = data.parts_signature(home, run_id, home.table_names())
+        counts = self.mapp.store.table_counts(run_id) if parts != self.shown_parts else None
+        config_text = None
+        if self.shown_config != run_id:
+            try:
+                config_text = (home.run_dir(run_id) / "config.toml").read_text(encoding="utf-8")
+            except OSError:
+                config_text = "(config.toml is missing)"
         error_log = ""
         err = home.run_dir(run_id) / "error.log"
         if err.is_file():
             error_log = "\n".join(data.tail(err, 60))
         self.post_message(self.DetailLoaded(run_id, DetailData(run, epochs, str(log_path) if log_path else None,
-                                                                log_lines, counts, config_text, error_log, notes)))
+                                                                log_lines, counts, config_text, error_log, notes,
+                                                                state, parts)))
 
     def on_run_detail_screen_detail_loaded(self, message: DetailLoaded) -> None:
         empty = self.query_one("#detail-empty", Label)
@@ -196,11 +208,13 @@ class RunDetailScreen(PickRunMixin, SectionScreen):
         run = d.run
         self._head(run)
         if d.epochs is not None:
-            self.shown_epoch = run.epoch
+            self.shown_state = d.state
             self._curves(d.epochs)
         self._log(d)
         self._analyses(run)
-        if d.counts != self.counts:
+        if d.counts is not None:
+            self.shown_parts = d.parts
+        if d.counts is not None and d.counts != self.counts:
             self.counts = d.counts
             select = self.query_one("#results-select", Select)
             current = select.value
@@ -208,7 +222,9 @@ class RunDetailScreen(PickRunMixin, SectionScreen):
             select.set_options(options)
             if current in d.counts:
                 select.value = current
-        self.query_one("#detail-config", Static).update(d.config_text)
+        if d.config_text is not None:
+            self.shown_config = message.run_id
+            self.query_one("#detail-config", Static).update(d.config_text)
 
     def _head(self, run: data.RunRow) -> None:
         status = self.query_one("#detail-status", Label)

@@ -21,6 +21,8 @@ from memscope.tui.widgets.mode_bar import ModeBar
 from memscope.tui.widgets.tables import cell
 
 PAGE_SIZE = 100
+#: Sort keys whose interesting end is the top (largest first) when first chosen.
+DESCENDING_BY_DEFAULT = frozenset({"loss", "mean_loss", "neurons_to_flip", "first_correct"})
 FILTERS = [(name, name) for name in data.EXAMPLE_FILTERS]
 BASE_SORTS = [
     ("example id", "example"),
@@ -216,7 +218,7 @@ class ExamplesScreen(PickRunMixin, SectionScreen):
     def _sort(self, event: Select.Changed) -> None:
         if isinstance(event.value, str) and event.value != self.sort:
             self.sort = event.value
-            self.descending = event.value in ("loss", "mean_loss", "neurons_to_flip", "first_correct")
+            self.descending = event.value in DESCENDING_BY_DEFAULT
             self.row_offset = 0
             self.request_page()
 
@@ -233,7 +235,7 @@ class ExamplesScreen(PickRunMixin, SectionScreen):
         if key == self.sort:
             self.descending = not self.descending
         else:
-            self.sort, self.descending = key, key in ("loss", "mean_loss", "neurons_to_flip")
+            self.sort, self.descending = key, key in DESCENDING_BY_DEFAULT
         self.row_offset = 0
         select = self.query_one("#examples-sort", Select)
         if any(v == key for _, v in select._options):  # noqa: SLF001 - keep the select in step

@@ -12,6 +12,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Label, Select, TabbedContent, TabPane
 
+from memscope.report.sections import spread
 from memscope.tui import data
 from memscope.tui.screens.base import SectionScreen
 from memscope.tui.screens.pick_run import PickRunMixin
@@ -60,10 +61,8 @@ def _cols(table: Any) -> dict[str, list]:
 
 
 def _pick(values: list[int], limit: int) -> list[int]:
-    if len(values) <= limit:
-        return values
-    step = (len(values) - 1) / (limit - 1)
-    return sorted({values[round(i * step)] for i in range(limit)})
+    """About ``limit`` of the sorted ``values``, spread evenly, first and last included."""
+    return [values[i] for i in spread(len(values), limit)]
 
 
 class LayersScreen(PickRunMixin, SectionScreen):

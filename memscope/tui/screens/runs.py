@@ -121,6 +121,8 @@ class RunsScreen(SectionScreen):
         super().__init__()
         self.runs: list[data.RunRow] = []
         self.curves: dict[str, list[float]] = {}
+        # finished runs' curves, with the (epoch, status) they were read at: not re-queried each tick
+        self.finished_curves: dict[str, tuple[tuple[int, str], list[float] | None]] = {}
         self.marked: set[str] = set()
         self.sort_key = "run_id"
         self.sort_reverse = True
@@ -150,12 +152,20 @@ class RunsScreen(SectionScreen):
     @work(thread=True, exclusive=True, group="runs-load", exit_on_error=False)
     def load(self) -> None:
         runs = data.list_runs(self.mapp.home)
-        curves: dict[str, list[float]] = {}
-        if runs:
+        cache = {r.run_id: c for r in runs if (c := self.finished_curves.get(r.run_id)) and c[0] == (r.epoch, r.status)}
+        curves = {run_id: ys for run_id, (_, ys) in cache.items() if ys is not None}
+        wanted = [r.run_id for r in runs if r.run_id not in cache]
+        if wanted:
             try:
-                curves = self.mapp.store.curves("noisy_train_acc")
+                fresh = self.mapp.store.curves("noisy_train_acc", wanted)
             except Exception:  # noqa: BLE001 - sparklines are optional; the list must show
-                curves = {}
+                fresh = None
+            if fresh is not None:
+                curves.update(fresh)
+                for r in runs:
+                    if r.run_id in wanted and r.status in data.TERMINAL:
+                        cache[r.run_id] = ((r.epoch, r.status), fresh.get(r.run_id))
+        self.finished_curves = cache
         self.post_message(self.RunsLoaded(runs, curves))
 
     def on_runs_screen_runs_loaded(self, message: RunsLoaded) -> None:

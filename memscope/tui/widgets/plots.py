@@ -26,6 +26,14 @@ def theme_rgb(widget: Widget, variable: str) -> tuple[int, int, int]:
     return (r, g, b)
 
 
+def series_rgb(widget: Widget, name: str, index: int) -> tuple[int, int, int]:
+    """The colour of series ``index``: its SERIES_COLORS kind or theme variable, else the cycle."""
+    variable = SERIES_COLORS.get(name, name)
+    if variable not in widget.app.theme_variables:
+        variable = CYCLE[index % len(CYCLE)]
+    return theme_rgb(widget, variable)
+
+
 @dataclass
 class Series:
     label: str
@@ -43,7 +51,19 @@ def _finite(xs: Sequence[float], ys: Sequence[float]) -> tuple[list[float], list
     return out_x, out_y
 
 
-class LinePlot(PlotextPlot):
+class ThemedPlot(PlotextPlot):
+    """A plotext plot redrawn (``_draw``) when mounted and whenever the app's theme changes."""
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._draw())
+        self._draw()
+
+    def _draw(self) -> None:
+        raise NotImplementedError
+
+
+class LinePlot(ThemedPlot):
     """Curves over epochs; ``show([...Series])`` replaces what is drawn."""
 
     DEFAULT_CSS = """
@@ -60,11 +80,6 @@ class LinePlot(PlotextPlot):
         self.series: list[Series] = []
         self.empty_text = "no data yet"
 
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._draw())
-        self._draw()
-
     def show(self, series: list[Series], title: str | None = None, empty: str | None = None) -> None:
         self.series = series
         if title is not None:
@@ -72,12 +87,6 @@ class LinePlot(PlotextPlot):
         if empty is not None:
             self.empty_text = empty
         self._draw()
-
-    def _color(self, name: str, index: int) -> tuple[int, int, int]:
-        variable = SERIES_COLORS.get(name, name)
-        if variable not in self.app.theme_variables:
-            variable = CYCLE[index % len(CYCLE)]
-        return theme_rgb(self, variable)
 
     def _draw(self) -> None:
         if not self.is_mounted:
@@ -94,7 +103,7 @@ class LinePlot(PlotextPlot):
             xs, ys = _finite(s.xs, s.ys)
             if not xs:
                 continue
-            plt.plot(xs, ys, label=s.label, color=self._color(s.color, i), marker="hd")
+            plt.plot(xs, ys, label=s.label, color=series_rgb(self, s.color, i), marker="hd")
             drawn += 1
             all_x.extend(xs)
         if drawn == 0:
@@ -108,7 +117,7 @@ class LinePlot(PlotextPlot):
         self.refresh()
 
 
-class HistogramPlot(PlotextPlot):
+class HistogramPlot(ThemedPlot):
     """Overlaid histograms (e.g. neurons to flip, clean vs noisy)."""
 
     DEFAULT_CSS = """
@@ -121,11 +130,6 @@ class HistogramPlot(PlotextPlot):
         self.xlabel = xlabel
         self.groups: list[Series] = []  # xs unused; ys are the samples
         self.bins = 20
-
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._draw())
-        self._draw()
 
     def show(self, groups: list[Series], bins: int = 20) -> None:
         self.groups = groups
@@ -142,12 +146,11 @@ class HistogramPlot(PlotextPlot):
         for i, g in enumerate(self.groups):
             values = [float(v) for v in g.ys if v is not None and math.isfinite(float(v))]
             if values:
-                variable = SERIES_COLORS.get(g.color, g.color)
-                plt.hist(values, self.bins, label=g.label, color=theme_rgb(self, variable if variable in self.app.theme_variables else CYCLE[i]))
+                plt.hist(values, self.bins, label=g.label, color=series_rgb(self, g.color, i))
         self.refresh()
 
 
-class BarPlot(PlotextPlot):
+class BarPlot(ThemedPlot):
     """Grouped bars: categories on x, one bar per series."""
 
     DEFAULT_CSS = """
@@ -159,11 +162,6 @@ class BarPlot(PlotextPlot):
         self.title_text = title
         self.categories: list[str] = []
         self.series: list[Series] = []
-
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._draw())
-        self._draw()
 
     def show(self, categories: list[str], series: list[Series]) -> None:
         self.categories = categories
@@ -177,7 +175,7 @@ class BarPlot(PlotextPlot):
         plt.clear_figure()
         plt.title(self.title_text)
         if self.categories and self.series:
-            colors = [theme_rgb(self, SERIES_COLORS.get(s.color, CYCLE[i % len(CYCLE)])) for i, s in enumerate(self.series)]
+            colors = [series_rgb(self, s.color, i) for i, s in enumerate(self.series)]
             plt.multiple_bar(
                 self.categories, [[0.0 if v is None else float(v) for v in s.ys] for s in self.series],
                 labels=[s.label for s in self.series], color=colors,
