@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -65,6 +65,33 @@ def stdout_is_terminal() -> bool:
     return sys.stdout.isatty()
 
 
+def format_cell(value: Any) -> str:
+    """A table cell: empty for None, 4 significant digits for a float, JSON for a dict/list."""
+    import json
+
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def print_table(columns: list[str], rows: list[list[Any]], title: str | None = None) -> None:
+    """Print a rich table on stdout (200 columns wide when stdout is not a terminal)."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, header_style="bold", title=title, title_justify="left")
+    for name in columns:
+        table.add_column(name, overflow="fold")
+    for row in rows:
+        table.add_row(*[format_cell(v) for v in row])
+    Console(file=sys.stdout, soft_wrap=False, width=None if sys.stdout.isatty() else 200).print(table)
+
+
 __all__ = [
     "ExitCode",
     "HomeOption",
@@ -73,8 +100,10 @@ __all__ = [
     "SetOption",
     "eprint",
     "fail",
+    "format_cell",
     "get_home",
     "get_host",
+    "print_table",
 ]
 
 

@@ -10,7 +10,6 @@ complete, so a failed export leaves nothing half-written).
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -60,34 +59,21 @@ def _reader(conn: Any, table: str, run_ids: list[str] | None) -> tuple[Any, list
 
 
 def export_duckdb(conn: Any, target: Path, run_ids: list[str] | None) -> dict[str, int]:
-    import duckdb
+    from memscope.store.catalog import build_duckdb_file, sql_identifier
 
-    from memscope.store.catalog import sql_identifier
-
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
     counts: dict[str, int] = {}
-    try:
-        out = duckdb.connect(
-            str(tmp),
-            config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
-        )
-        try:
-            out.execute("SET enable_progress_bar = false")
-            for table in _tables(conn):
-                reader, json_columns = _reader(conn, table, run_ids)
-                replace = ", ".join(f"{sql_identifier(c)}::JSON AS {sql_identifier(c)}" for c in json_columns)
-                star = f"* REPLACE ({replace})" if replace else "*"
-                out.register("memscope_export_source", reader)
-                out.execute(f"CREATE TABLE {sql_identifier(table)} AS SELECT {star} FROM memscope_export_source")
-                out.unregister("memscope_export_source")
-                ((counts[table],),) = out.execute(f"SELECT count(*) FROM {sql_identifier(table)}").fetchall()
-            out.execute("CHECKPOINT")
-        finally:
-            out.close()
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-        tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
+
+    def fill(out: Any) -> None:
+        for table in _tables(conn):
+            reader, json_columns = _reader(conn, table, run_ids)
+            replace = ", ".join(f"{sql_identifier(c)}::JSON AS {sql_identifier(c)}" for c in json_columns)
+            star = f"* REPLACE ({replace})" if replace else "*"
+            out.register("memscope_export_source", reader)
+            out.execute(f"CREATE TABLE {sql_identifier(table)} AS SELECT {star} FROM memscope_export_source")
+            out.unregister("memscope_export_source")
+            ((counts[table],),) = out.execute(f"SELECT count(*) FROM {sql_identifier(table)}").fetchall()
+
+    build_duckdb_file(target, fill)
     return counts
 
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from memscope.cli.common import HomeOption, JsonFlag, eprint, handle_errors
+from memscope.cli.common import HomeOption, JsonFlag, eprint, handle_errors, print_table
 from memscope.errors import MemscopeError, StoreError
 
 runs_app = typer.Typer(
@@ -50,19 +50,6 @@ def _info(home, run_id: str) -> dict[str, Any]:
     return info
 
 
-def _print_table(columns: list[str], rows: list[list[Any]]) -> None:
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(box=box.SIMPLE_HEAD, header_style="bold")
-    for name in columns:
-        table.add_column(name, overflow="fold")
-    for row in rows:
-        table.add_row(*["" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v)) for v in row])
-    Console(file=sys.stdout, soft_wrap=False, width=None if sys.stdout.isatty() else 200).print(table)
-
-
 @runs_app.command("list")
 @handle_errors
 def list_runs(
@@ -88,7 +75,7 @@ def list_runs(
     if not infos:
         eprint("memscope: no runs" + (f" with status {status}" if status else "") + f" in {resolved.root}")
         return
-    _print_table(list(LIST_COLUMNS), [[i.get(c) for c in LIST_COLUMNS] for i in infos])
+    print_table(list(LIST_COLUMNS), [[i.get(c) for c in LIST_COLUMNS] for i in infos])
 
 
 def _config(home, run_id: str) -> tuple[str | None, dict[str, Any] | None]:

@@ -149,29 +149,6 @@ def _sweep(ctx, config, grid, grid_file, overrides, executor, workers, retries, 
 # --------------------------------------------------------------------------- memscope sweeps
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, default=str)
-    return str(value)
-
-
-def _print_table(columns: list[str], rows: list[list[Any]], title: str | None = None) -> None:
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(box=box.SIMPLE_HEAD, header_style="bold", title=title, title_justify="left")
-    for name in columns:
-        table.add_column(name, overflow="fold")
-    for row in rows:
-        table.add_row(*[_fmt(v) for v in row])
-    Console(file=sys.stdout, soft_wrap=False, width=None if sys.stdout.isatty() else 200).print(table)
-
-
 @sweeps_app.command("list")
 @common.handle_errors
 def list_command(ctx: typer.Context, json_: common.JsonFlag = False, home: common.HomeOption = None) -> None:
@@ -187,7 +164,7 @@ def list_command(ctx: typer.Context, json_: common.JsonFlag = False, home: commo
         common.eprint(f"memscope: no sweeps in {resolved.root}")
         return
     rows = [[s.get(c) for c in LIST_COLUMNS] + [" x ".join(s.get("grid") or {})] for s in sweeps]
-    _print_table([*LIST_COLUMNS, "grid"], rows)
+    common.print_table([*LIST_COLUMNS, "grid"], rows)
 
 
 @sweeps_app.command("show")
@@ -228,7 +205,7 @@ def show_command(
             [e["index"] + 1, *(e.get("tags", {}).get(k) for k in keys), e.get("status"), e.get("attempts"), e.get("run_id"),
              epoch, e.get("clean_train_acc"), e.get("noisy_train_acc"), e.get("test_acc"), e.get("error")]
         )
-    _print_table(columns, rows)
+    common.print_table(columns, rows)
 
 
 @sweeps_app.command("cancel")

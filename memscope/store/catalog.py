@@ -51,7 +51,7 @@ from __future__ import annotations
 import os
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, Optional
 
 from memscope.errors import StoreError
 from memscope.store.home import SCHEMA_RUN, Home
@@ -200,10 +200,22 @@ def catalog_tables(home: Home) -> list[str]:
     return [t for t in home.table_names() if t not in RESERVED_VIEWS]
 
 
+def catalog_views(home: Home) -> list[tuple[str, str]]:
+    """``(view name, CREATE statement)`` for every view of the catalog, in definition order.
+
+    The one definition of the catalog: a file catalog, an in-memory catalog and an
+    in-memory catalog around unreadable parts all come from here."""
+    tables = catalog_tables(home)
+    return [
+        *((t, table_view_sql(home, t)) for t in tables),
+        ("runs", runs_view_sql(home)),
+        (META_VIEW, meta_view_sql(home, tables)),
+    ]
+
+
 def catalog_statements(home: Home) -> list[str]:
     """Every statement that defines the catalog (also used for an in-memory catalog)."""
-    tables = catalog_tables(home)
-    return [*(table_view_sql(home, t) for t in tables), runs_view_sql(home), meta_view_sql(home, tables)]
+    return [statement for _name, statement in catalog_views(home)]
 
 
 def ensure_run_fixture(home: Home) -> None:
@@ -222,10 +234,62 @@ def ensure_run_fixture(home: Home) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def define_catalog(conn: "duckdb.DuckDBPyConnection", home: Home) -> None:
-    """Create the catalog's views on ``conn`` (a fresh catalog file or an in-memory database)."""
-    for statement in catalog_statements(home):
-        conn.execute(statement)
+#: ``fallback(table, error)`` for :func:`define_catalog`: the statement that defines
+#: ``table`` instead when its view cannot be created, or None to let the error through.
+TableFallback = Callable[[str, "duckdb.Error"], Optional[str]]
+
+
+def define_catalog(
+    conn: "duckdb.DuckDBPyConnection", home: Home, fallback: TableFallback | None = None
+) -> None:
+    """Create the catalog's views on ``conn`` (a fresh catalog file or an in-memory database).
+
+    With ``fallback``, a Parquet table whose view fails to create is defined by the
+    statement ``fallback`` returns instead (the ``runs`` and meta views never fall back).
+    """
+    import duckdb
+
+    tables = set(catalog_tables(home)) if fallback is not None else set()
+    for name, statement in catalog_views(home):
+        try:
+            conn.execute(statement)
+        except duckdb.Error as exc:
+            replacement = fallback(name, exc) if fallback is not None and name in tables else None
+            if replacement is None:
+                raise
+            conn.execute(replacement)
+
+
+def build_duckdb_file(target: Path, fill: Callable[["duckdb.DuckDBPyConnection"], None]) -> None:
+    """Write a new DuckDB file at ``target`` atomically.
+
+    ``fill`` gets a read-write connection to a private temporary file in the same folder
+    (extensions never installed or loaded, no progress bar); once it returns, the file is
+    checkpointed, closed and ``os.replace()``\\ d over ``target``. If ``fill`` (or anything
+    else) fails, the error propagates, ``target`` is untouched, and the temporary file and
+    its WAL are removed.
+    """
+    import secrets
+
+    import duckdb
+
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    wal = tmp.with_name(tmp.name + ".wal")
+    try:
+        conn = duckdb.connect(
+            str(tmp),
+            config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
+        )
+        try:
+            conn.execute("SET enable_progress_bar = false")
+            fill(conn)
+            conn.execute("CHECKPOINT")
+        finally:
+            conn.close()
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+        wal.unlink(missing_ok=True)
 
 
 def refresh_catalog(home: Home) -> Path:
@@ -234,38 +298,21 @@ def refresh_catalog(home: Home) -> Path:
     Safe to call while other processes read the old catalog or write runs: see the module
     docstring. Raises :class:`StoreError` when the home cannot be written.
     """
-    import secrets
-
     import duckdb
 
     target = home.catalog_path
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    wal = tmp.with_name(tmp.name + ".wal")
     try:
         ensure_run_fixture(home)
         last_error: Exception | None = None
         for _attempt in range(3):  # a part removed mid-build (runs rm, clear) is transient
-            tmp.unlink(missing_ok=True)
-            conn = duckdb.connect(
-                str(tmp),
-                config={
-                    "autoinstall_known_extensions": False,
-                    "autoload_known_extensions": False,
-                },
-            )
             try:
-                conn.execute("SET enable_progress_bar = false")
-                define_catalog(conn, home)
-                conn.execute("CHECKPOINT")
+                build_duckdb_file(target, lambda conn: define_catalog(conn, home))
                 last_error = None
                 break
             except duckdb.IOException as exc:
                 last_error = exc
-            finally:
-                conn.close()
         if last_error is not None:
             raise StoreError(f"cannot build the catalog {target}: {last_error}")
-        os.replace(tmp, target)
     except OSError as exc:
         raise StoreError(
             f"cannot write the catalog {target}: {exc.strerror or exc}; "
@@ -273,9 +320,6 @@ def refresh_catalog(home: Home) -> Path:
         ) from None
     except duckdb.Error as exc:
         raise StoreError(f"cannot build the catalog {target}: {exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-        wal.unlink(missing_ok=True)
     return target
 
 
@@ -302,9 +346,12 @@ __all__ = [
     "META_VIEW",
     "RESERVED_VIEWS",
     "RUN_COLUMNS",
+    "TableFallback",
+    "build_duckdb_file",
     "catalog_is_current",
     "catalog_statements",
     "catalog_tables",
+    "catalog_views",
     "define_catalog",
     "ensure_run_fixture",
     "refresh_catalog",

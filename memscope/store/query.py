@@ -301,48 +301,18 @@ def _open_catalog(home: Home) -> "duckdb.DuckDBPyConnection | None":
 
 
 def _memory_catalog(home: Home) -> "duckdb.DuckDBPyConnection":
+    """The catalog's views in an in-memory database.
+
+    A table whose view cannot be bound because of an unreadable part gets a view over its
+    schema part and the bad file only (:func:`_bad_part_view`), so a query on it fails
+    naming that file (never a silently partial result) and every other table still works."""
     import duckdb
 
     from memscope.store.catalog import define_catalog
 
     conn = duckdb.connect(":memory:", config=_base_config())
     try:
-        define_catalog(conn, home)
-    except duckdb.Error as exc:
-        conn.close()
-        if bad_part_error(exc) is None:
-            raise StoreError(f"cannot read the results in {home.root}: {exc}") from None
-        conn = _catalog_around_bad_parts(home)
-    return conn
-
-
-def _catalog_around_bad_parts(home: Home) -> "duckdb.DuckDBPyConnection":
-    """The in-memory catalog when some part cannot be read: a table whose view cannot be
-    bound gets a view over its schema part and the bad file only, so a query on it fails
-    naming that file (never a silently partial result) and every other table still works."""
-    import duckdb
-
-    from memscope.store import catalog
-    from memscope.store.home import SCHEMA_PART
-
-    conn = duckdb.connect(":memory:", config=_base_config())
-    try:
-        tables = catalog.catalog_tables(home)
-        for table in tables:
-            try:
-                conn.execute(catalog.table_view_sql(home, table))
-            except duckdb.Error as exc:
-                bad = bad_part_error(exc)
-                if bad is None or bad.path is None:
-                    raise
-                files = [home.schema_dir / table / SCHEMA_PART, bad.path]
-                conn.execute(
-                    f"CREATE OR REPLACE VIEW {catalog.sql_identifier(table)} AS SELECT * FROM read_parquet(["
-                    + ", ".join(catalog.sql_string(str(f)) for f in files)
-                    + "], union_by_name = false, hive_partitioning = false)"
-                )
-        conn.execute(catalog.runs_view_sql(home))
-        conn.execute(catalog.meta_view_sql(home, tables))
+        define_catalog(conn, home, fallback=functools.partial(_bad_part_view, home))
     except duckdb.Error as exc:
         conn.close()
         bad = bad_part_error(exc)
@@ -350,6 +320,23 @@ def _catalog_around_bad_parts(home: Home) -> "duckdb.DuckDBPyConnection":
             raise bad from None
         raise StoreError(f"cannot read the results in {home.root}: {exc}") from None
     return conn
+
+
+def _bad_part_view(home: Home, table: str, exc: "duckdb.Error") -> "str | None":
+    """The view of ``table`` when creating its view failed with ``exc``: its schema part and
+    the one bad file it names (None when ``exc`` is not about one part)."""
+    from memscope.store.catalog import sql_identifier, sql_string
+    from memscope.store.home import SCHEMA_PART
+
+    bad = bad_part_error(exc)
+    if bad is None or bad.path is None:
+        return None
+    files = [home.schema_dir / table / SCHEMA_PART, bad.path]
+    return (
+        f"CREATE OR REPLACE VIEW {sql_identifier(table)} AS SELECT * FROM read_parquet(["
+        + ", ".join(sql_string(str(f)) for f in files)
+        + "], union_by_name = false, hive_partitioning = false)"
+    )
 
 
 #: Serializes lock_down's check-then-lock: threads opening connections to one catalog file

@@ -205,3 +205,64 @@ def test_run_json_fixture_yields_no_row(home):
     fixture = home.schema_dir / "run.json"
     assert json.loads(fixture.read_text()) == []
     assert execute(home, "SELECT * FROM runs").num_rows == 0
+
+
+def test_catalog_statements_follow_catalog_views(home):
+    from memscope.store.catalog import META_VIEW, catalog_statements, catalog_tables, catalog_views
+
+    views = catalog_views(home)
+    assert [name for name, _ in views] == [*catalog_tables(home), "runs", META_VIEW]
+    assert catalog_statements(home) == [sql for _, sql in views]
+
+
+def test_define_catalog_fallback_replaces_only_a_failing_table(home, monkeypatch):
+    from memscope.store import catalog
+
+    table = catalog.catalog_tables(home)[0]
+    broken = f"CREATE OR REPLACE VIEW {catalog.sql_identifier(table)} AS SELECT * FROM no_such_table"
+    real = catalog.table_view_sql
+    monkeypatch.setattr(catalog, "table_view_sql", lambda h, t: broken if t == table else real(h, t))
+    asked = []
+
+    def fallback(name, exc):
+        asked.append(name)
+        assert isinstance(exc, duckdb.Error)
+        return f"CREATE OR REPLACE VIEW {catalog.sql_identifier(name)} AS SELECT 42 AS answer"
+
+    conn = duckdb.connect(":memory:")
+    try:
+        catalog.define_catalog(conn, home, fallback=fallback)
+        assert asked == [table]
+        assert conn.execute(f"SELECT answer FROM {catalog.sql_identifier(table)}").fetchall() == [(42,)]
+        assert conn.execute("SELECT count(*) FROM runs").fetchall() == [(0,)]
+        with pytest.raises(duckdb.Error):  # no fallback: the error goes through
+            catalog.define_catalog(duckdb.connect(":memory:"), home)
+        with pytest.raises(duckdb.Error):  # a fallback that declines: the error goes through
+            catalog.define_catalog(duckdb.connect(":memory:"), home, fallback=lambda name, exc: None)
+    finally:
+        conn.close()
+
+
+def test_build_duckdb_file_is_atomic_and_cleans_up(tmp_path):
+    from memscope.store.catalog import build_duckdb_file
+
+    target = tmp_path / "out.duckdb"
+    build_duckdb_file(target, lambda conn: conn.execute("CREATE TABLE t AS SELECT 1 AS x"))
+    first = duckdb.connect(str(target), read_only=True)
+    try:
+        assert first.execute("SELECT x FROM t").fetchall() == [(1,)]
+    finally:
+        first.close()
+
+    def fail(conn):
+        conn.execute("CREATE TABLE u AS SELECT 2 AS y")
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        build_duckdb_file(target, fail)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.duckdb"]  # no temp file or WAL left
+    kept = duckdb.connect(str(target), read_only=True)
+    try:
+        assert kept.execute("SELECT x FROM t").fetchall() == [(1,)]  # the old file is untouched
+    finally:
+        kept.close()
