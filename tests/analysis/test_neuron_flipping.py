@@ -360,6 +360,13 @@ def test_a_misclassified_target_needs_zero_neurons(trained):
         assert (r.flipped, r.neurons_to_flip, r.steps, r.stop_reason) == (True, 0, [], "flipped")
 
 
+def same_steps(got, want, rel=1e-9):
+    """Steps are equal: the same units in the same order, scores equal up to rounding."""
+    return len(got) == len(want) and all(
+        g[:-1] == w[:-1] and g[-1] == pytest.approx(w[-1], rel=rel, abs=1e-12) for g, w in zip(got, want)
+    )
+
+
 def test_the_cap_is_respected_and_not_flipped_is_null(trained):
     run, _ = trained
     ctx, o, model, x_train, y_train, positions, eval_sets, settings = float64_setup(run)
@@ -374,7 +381,9 @@ def test_the_cap_is_respected_and_not_flipped_is_null(trained):
     first = {r.example: r.steps[:1] for r in free}
     for r in capped:
         assert (r.flipped, r.neurons_to_flip, r.stop_reason) == (False, None, "cap")
-        assert r.steps == first[r.example]  # exactly cap steps, the same first choice
+        # exactly cap steps, the same first choice; the score is a float from two different
+        # batch compositions, so its last bits may differ with BLAS and the thread count
+        assert same_steps(r.steps, first[r.example])
         assert r.new_pred == int(y_train[r.position])
         p, e = r.position, r.example
         naive = naive_flip(model, ctx.groups, (), x_train, y_train, p, e, make, NeuronFlippingOptions(**{**FLIP, "max_neurons": 1}), {})
