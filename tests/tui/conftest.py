@@ -111,17 +111,30 @@ def snapshot_app(snapshot_paths):
     reset_hosts()
 
 
-async def settle(pilot, rounds: int = 3) -> None:
-    """Let workers finish and their messages land (a few times: handlers start new workers)."""
+async def settle(pilot, rounds: int = 3, max_rounds: int = 50) -> None:
+    """Wait until the app is idle: no worker running and every queued message handled.
+
+    Handlers start new workers and workers post messages, so this loops until a round finds
+    nothing to wait for (at least ``rounds`` rounds). It waits on the app's own state, never on
+    the clock, so a loaded machine only makes it slower, not different.
+    """
     from textual.worker import WorkerCancelled, WorkerFailed
 
-    for _ in range(rounds):
-        await pilot.pause(0.05)
-        try:
-            await pilot.app.workers.wait_for_complete()
-        except (WorkerCancelled, WorkerFailed):
-            pass  # a superseded exclusive worker, or one whose error the app reported
-    await pilot.pause(0.1)
+    quiet = 0
+    for _ in range(max_rounds):
+        await pilot.pause()  # the screen has processed what was queued, then the CPU went idle
+        busy = [w for w in pilot.app.workers if not w.is_finished]
+        if busy:
+            quiet = 0
+            try:
+                await pilot.app.workers.wait_for_complete()
+            except (WorkerCancelled, WorkerFailed):
+                pass  # a superseded exclusive worker, or one whose error the app reported
+            continue
+        quiet += 1
+        if quiet >= rounds:
+            break
+    await pilot.pause()
 
 
 async def wait_for(pilot, predicate, timeout: float = 10.0, step: float = 0.1) -> bool:

@@ -25,7 +25,7 @@ def before(mode: str | None = None, run_id: str | None = RUN_A, then=None):
             await then(pilot)
             await settle(pilot)
         app.screen.set_focus(None) if mode not in ("sql",) else None
-        await pilot.pause(0.2)
+        await settle(pilot)
 
     return run_before
 
@@ -64,8 +64,6 @@ class TestExamplesSnapshots:
             from memscope.tui.screens.example_detail import ExampleDetailScreen
 
             pilot.app.push_screen(ExampleDetailScreen(RUN_A, [6, 11, 22], 0))
-            await settle(pilot)
-            await pilot.pause(0.3)
             await settle(pilot)
 
         assert snap_compare(snapshot_app(), terminal_size=SNAPSHOT_SIZE, run_before=before("examples", then=open_first_noisy))
