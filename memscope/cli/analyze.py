@@ -10,7 +10,7 @@ from memscope.cli import common
 
 
 def analyze_command(
-    run_id: Annotated[str, typer.Argument(help="The run to analyse (see 'memscope runs list').")],
+    run_id: Annotated[str, typer.Argument(help="The run to analyse: " + common.RUN_ID_HELP, autocompletion=common.complete_run_id)],
     analysis: Annotated[Optional[list[str]], typer.Option("--analysis", "-a", help="Analysis to run (repeatable); default: the run's own.")] = None,
     set_: common.SetOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
@@ -31,6 +31,7 @@ def _analyze(run_id, names, overrides, quiet, home, plugins_dir) -> None:
 
     store = common.get_home(home)
     run_dir = store.require_run(run_id)
+    run_id = run_dir.name  # a prefix, suffix or 'latest' becomes the full id
     status = effective_status(read_run_info(run_dir))
     if status == "running":
         from memscope.errors import ConfigError

@@ -21,9 +21,10 @@ app = typer.Typer(
     help="Explore where neural networks memorize: train, analyze, query, plot.",
     context_settings={"help_option_names": ["-h", "--help"]},
     no_args_is_help=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion; RUN_ID arguments complete from the home
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    epilog=f"Results go to {common.default_home_text()} by default ($MEMSCOPE_HOME or --home choose another).",
 )
 
 

@@ -10,6 +10,16 @@ import typer
 
 from memscope.errors import ExitCode, MemscopeError
 
+def default_home_text() -> str:
+    """Where results go by default, for help texts: the rule of store.home.default_home,
+    without importing the store (pyarrow) on every start-up."""
+    import os
+
+    import platformdirs
+
+    return os.environ.get("MEMSCOPE_HOME") or platformdirs.user_data_dir("memscope", appauthor=False)
+
+
 HomeOption = Annotated[
     Optional[Path],
     typer.Option(
@@ -31,6 +41,25 @@ SetOption = Annotated[
     typer.Option("--set", "-s", help="Override a config key, e.g. --set train.epochs=3 (repeatable)."),
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def complete_run_id(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Shell completion for RUN_ID: the ids in the home (--home, given before or after the
+    command, else the default) that start with what was typed, newest first."""
+    from memscope.store.home import resolve_home
+
+    home = None
+    while ctx is not None and home is None:
+        home = ctx.params.get("home")
+        ctx = ctx.parent
+    try:
+        ids = resolve_home(home).run_ids()
+    except OSError:
+        return []
+    return [r for r in reversed(["latest", *ids]) if r.startswith(incomplete)]
+
+
+RUN_ID_HELP = "A run id, a unique prefix of one, its short random suffix, or 'latest' (see 'memscope runs list')."
 
 
 def eprint(message: str) -> None:
@@ -97,7 +126,9 @@ __all__ = [
     "HomeOption",
     "JsonFlag",
     "PluginsDirOption",
+    "RUN_ID_HELP",
     "SetOption",
+    "complete_run_id",
     "eprint",
     "fail",
     "format_cell",

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from memscope.cli.common import HomeOption, eprint, handle_errors
+from memscope.cli.common import HomeOption, complete_run_id, eprint, handle_errors
 from memscope.errors import MemscopeError, StoreError
 
 DUCKDB_SUFFIXES = (".duckdb", ".ddb", ".db")
@@ -107,7 +107,7 @@ def export(
         typer.Option("--format", metavar="FORMAT", help="duckdb or parquet (default: from --to: .duckdb/.db = duckdb, a folder = parquet).", show_default=False),
     ] = None,
     run: Annotated[
-        Optional[list[str]], typer.Option("--run", metavar="RUN_ID", help="Only this run (repeatable; default: every run).", show_default=False)
+        Optional[list[str]], typer.Option("--run", metavar="RUN_ID", help="Only this run (repeatable; default: every run); a prefix, suffix or 'latest' works too.", show_default=False, autocompletion=complete_run_id)
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing target.")] = False,
     home: HomeOption = None,
@@ -137,9 +137,7 @@ def export(
             raise MemscopeError(f"{to} is not empty; pass --force to overwrite its files")
 
     resolved = get_home(home)
-    run_ids = list(dict.fromkeys(run or []))
-    for run_id in run_ids:
-        resolved.require_run(run_id)
+    run_ids = list(dict.fromkeys(resolved.require_run(r).name for r in run or []))  # prefixes, suffixes, 'latest' -> full ids
 
     host = get_host(None)
     conn = open_connection(resolved, host)

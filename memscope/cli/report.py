@@ -15,7 +15,7 @@ DEFAULT_WIDTH = 100  # when stdout is not a terminal and $COLUMNS is unset
 
 
 def report_command(
-    run_id: Annotated[Optional[str], typer.Argument(help="The run to report on (see 'memscope runs list').", show_default=False)] = None,
+    run_id: Annotated[Optional[str], typer.Argument(help="The run to report on: " + common.RUN_ID_HELP, show_default=False, autocompletion=common.complete_run_id)] = None,
     sweep: Annotated[Optional[str], typer.Option("--sweep", help="Report a sweep instead: mean and spread over seeds (see 'memscope sweeps list').")] = None,
     width: Annotated[Optional[int], typer.Option("--width", "-w", min=40, help="Width in characters (default: the terminal's, else $COLUMNS, else 100).")] = None,
     format_: Annotated[str, typer.Option("--format", "-f", help="text (tables and plots) or markdown.")] = "text",
@@ -73,7 +73,7 @@ def _report(run_id: str, width: int | None, format_: str, no_plots: bool, home) 
     if format_ not in FORMATS:
         raise ConfigError(f"--format {format_!r}: choose one of {', '.join(FORMATS)}")
     store = common.get_home(home, create=False)
-    store.require_run(run_id)
+    run_id = store.require_run(run_id).name  # a prefix, suffix or 'latest' becomes the full id
     report = build_report(store, run_id)
     columns = _width(width)
     if format_ == "markdown":

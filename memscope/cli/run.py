@@ -14,7 +14,7 @@ from memscope.errors import ConfigError
 def run_command(
     config: Annotated[Optional[Path], typer.Argument(help="A TOML run config (see sample_configs/).", show_default=False)] = None,
     set_: common.SetOption = None,
-    resume: Annotated[Optional[str], typer.Option("--resume", help="Continue RUN_ID from its last checkpoint.")] = None,
+    resume: Annotated[Optional[str], typer.Option("--resume", help="Continue RUN_ID from its last checkpoint (a prefix, suffix or 'latest' works too).", autocompletion=common.complete_run_id)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
     home: common.HomeOption = None,
     plugins_dir: common.PluginsDirOption = None,
@@ -42,6 +42,7 @@ def _run(config: Path | None, overrides: list[str], resume: str | None, quiet: b
     host = common.get_host(plugins_dir)
     if resume is not None:
         run_dir = store.require_run(resume)
+        resume = run_dir.name  # a prefix, suffix or 'latest' becomes the full id
         if not (run_dir / "config.toml").is_file():
             raise ConfigError(f"no run '{resume}' to resume in {store.root}; see 'memscope runs list'")
         from memscope.store.runinfo import effective_status, read_run_info

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from memscope.cli.common import HomeOption, JsonFlag, eprint, handle_errors, print_table
+from memscope.cli.common import RUN_ID_HELP, HomeOption, JsonFlag, complete_run_id, eprint, handle_errors, print_table
 from memscope.errors import MemscopeError, StoreError
 
 runs_app = typer.Typer(
@@ -75,7 +75,11 @@ def list_runs(
     if not infos:
         eprint("memscope: no runs" + (f" with status {status}" if status else "") + f" in {resolved.root}")
         return
-    print_table(list(LIST_COLUMNS), [[i.get(c) for c in LIST_COLUMNS] for i in infos])
+    from memscope.format import accuracy
+
+    # accuracies as the app shows them: three decimals, '—' when not measured yet
+    shown = lambda i, c: accuracy(i.get(c)) if c.endswith("_acc") else i.get(c)  # noqa: E731
+    print_table(list(LIST_COLUMNS), [[shown(i, c) for c in LIST_COLUMNS] for i in infos])
 
 
 def _config(home, run_id: str) -> tuple[str | None, dict[str, Any] | None]:
@@ -95,13 +99,13 @@ def _config(home, run_id: str) -> tuple[str | None, dict[str, Any] | None]:
 @runs_app.command("show")
 @handle_errors
 def show(
-    run_id: Annotated[str, typer.Argument(help="The run's id (see 'memscope runs list').")],
+    run_id: Annotated[str, typer.Argument(help=RUN_ID_HELP, autocompletion=complete_run_id)],
     json_: JsonFlag = False,
     home: HomeOption = None,
 ) -> None:
     """Show one run: run.json, its config, and rows per table."""
     resolved = _home(home)
-    resolved.require_run(run_id)
+    run_id = resolved.require_run(run_id).name  # a prefix, suffix or 'latest' becomes the full id
     info = _info(resolved, run_id)
     config_text, config = _config(resolved, run_id)
     counts = resolved.table_row_counts(run_id)
@@ -130,15 +134,14 @@ def show(
 @runs_app.command("rm")
 @handle_errors
 def rm(
-    run_ids: Annotated[list[str], typer.Argument(help="One or more run ids (see 'memscope runs list').")],
+    run_ids: Annotated[list[str], typer.Argument(help="One or more runs. " + RUN_ID_HELP, autocompletion=complete_run_id)],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Also delete runs that are still running.")] = False,
     home: HomeOption = None,
 ) -> None:
     """Delete runs (their directories, checkpoints and results)."""
     resolved = _home(home)
-    for run_id in run_ids:
-        resolved.require_run(run_id)
+    run_ids = [resolved.require_run(r).name for r in run_ids]
     running = [r for r in run_ids if _info(resolved, r).get("status") == "running"]
     if running and not force:
         raise MemscopeError(
@@ -157,7 +160,7 @@ def rm(
 @runs_app.command("check")
 @handle_errors
 def check(
-    run_ids: Annotated[Optional[list[str]], typer.Argument(help="Runs to check (default: every run).", show_default=False)] = None,
+    run_ids: Annotated[Optional[list[str]], typer.Argument(help="Runs to check (default: every run).", show_default=False, autocompletion=complete_run_id)] = None,
     repair: Annotated[bool, typer.Option("--repair", help="Move bad parts to runs/<id>/.quarantine/ and delete stray temporary files.")] = False,
     json_: JsonFlag = False,
     home: HomeOption = None,
@@ -171,8 +174,7 @@ def check(
     from memscope.store.check import check_home, quarantine
 
     resolved = _home(home)
-    for run_id in run_ids or []:
-        resolved.require_run(run_id)
+    run_ids = [resolved.require_run(r).name for r in run_ids or []]
     problems = check_home(resolved, list(run_ids) if run_ids else None)
     fixed = quarantine(resolved, problems) if repair else []
     if json_:

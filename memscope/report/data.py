@@ -28,8 +28,8 @@ class RunData:
 
     def __init__(self, home: Home, run_id: str):
         self.home = home
-        self.run_id = run_id
         self.run_dir = home.require_run(run_id)
+        self.run_id = self.run_dir.name
         self.info, self.info_error = self._read_info()
         self.config = self._read_config()
         self.tables = self._find_tables()

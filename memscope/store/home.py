@@ -79,17 +79,29 @@ class Home:
         return self.runs_dir / run_id
 
     def require_run(self, run_id: str) -> Path:
-        """The run's directory; a user error when ``run_id`` is not a run in this home
-        (empty, a path, a hidden or ``_schema`` folder, or no such directory)."""
-        if (
-            not run_id
-            or "/" in run_id
-            or "\\" in run_id
-            or run_id.startswith((".", "_"))
-            or not self.run_dir(run_id).is_dir()
-        ):
+        """The directory of the run ``run_id`` names; its ``.name`` is the full run id.
+
+        ``run_id`` is a full id, ``latest`` (the newest id: ids start with their start
+        time), a unique prefix, or the short random suffix (``3fa2`` of
+        ``20261128-111502-digits-cnn-3fa2``). A user error when it names no run (empty,
+        a path, a hidden or ``_schema`` folder, no match) or more than one.
+        """
+        if not run_id or "/" in run_id or "\\" in run_id or run_id.startswith((".", "_")):
             raise MemscopeError(f"no run '{run_id}' in this home; see the ids with 'memscope runs list'")
-        return self.run_dir(run_id)
+        if self.run_dir(run_id).is_dir():
+            return self.run_dir(run_id)
+        ids = self.run_ids()
+        if run_id == "latest":
+            if not ids:
+                raise MemscopeError("no runs yet in this home, so no 'latest'; start one with 'memscope run digits'")
+            return self.run_dir(ids[-1])
+        matches = [r for r in ids if r.startswith(run_id) or r.rsplit("-", 1)[-1] == run_id]
+        if len(matches) == 1:
+            return self.run_dir(matches[0])
+        if matches:
+            shown = ", ".join(matches[:8]) + (f" (and {len(matches) - 8} more)" if len(matches) > 8 else "")
+            raise MemscopeError(f"run id '{run_id}' is ambiguous: it matches {shown}; give more of the id")
+        raise MemscopeError(f"no run '{run_id}' in this home; see the ids with 'memscope runs list'")
 
     def exists(self) -> bool:
         return self.schema_dir.is_dir()
