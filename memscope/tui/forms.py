@@ -7,9 +7,10 @@ accepts exactly what ``memscope run`` accepts, with the same messages.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable
 
 from memscope.config import (
     DEVICES,
@@ -177,6 +178,18 @@ def build_config(values: dict[str, Any], analyses: list[str], registries: "Regis
         cls = registries.analyses.get(name)
         build_dataclass(getattr(cls, "Options"), config.analysis.get(name, {}), source=SOURCE, prefix=f"analysis.{name}")
     return config
+
+
+def field_at_fault(message: str, fields: "Iterable[str]") -> str | None:
+    """The form field a config error names (``'noise.rate' = 1.5 must be ...`` -> ``noise.rate``).
+
+    The loader quotes the dotted key it rejects; the first quoted word that is a form field wins.
+    """
+    known = set(fields)
+    for quoted in re.findall(r"'([A-Za-z0-9_.]+)'", message):
+        if quoted in known:
+            return quoted
+    return None
 
 
 def config_values(config: RunConfig) -> dict[str, Any]:

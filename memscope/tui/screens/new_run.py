@@ -86,12 +86,14 @@ class NewRunScreen(SectionScreen):
         yield ModeBar(self.MODE)
         with VerticalScroll(id="new-form"):
             yield Label("loading plugins…", id="new-loading", classes="empty-note")
+        # Below the form and above the Footer, in the flow (not docked): docked at the bottom
+        # they shared the Footer's row and every check result and error was hidden under it.
+        yield Static("", id="new-error", markup=False)
         with Horizontal(id="new-actions", classes="toolbar"):
             yield Button("Check", id="new-check", compact=True)
             yield Button("Save TOML…", id="new-save", compact=True)
             yield Button("Launch", id="new-launch", variant="primary", compact=True)
-            yield Label("", id="new-message")
-        yield Static("", id="new-error", markup=False)
+            yield Label("", id="new-message", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -214,20 +216,43 @@ class NewRunScreen(SectionScreen):
                 label.update(text)
 
     def validate_form(self) -> forms.RunConfig | None:
-        error = self.query_one("#new-error", Static)
         if self.registries is None:
-            self.notify("Still loading plugins…", title="new run")
+            self.query_one("#new-message", Label).update("still loading plugins…")
             return None
+        self.mark_invalid(None)
         try:
             values, analyses = self.form_values()
             config = forms.build_config(values, analyses, self.registries)
         except MemscopeError as exc:
-            error.update(exc.message)
-            error.display = True
-            self.query_one("#new-message", Label).update("fix the error below")
+            self.show_error(exc.message)
+            self.mark_invalid(forms.field_at_fault(exc.message, self.specs))
             return None
-        error.display = False
+        self.show_error("")
         return config
+
+    def show_error(self, text: str, status: str = "✗ not valid: see the message above") -> None:
+        """The whole message above the actions row (it wraps; nothing is cut), or none."""
+        error = self.query_one("#new-error", Static)
+        error.update(text)
+        error.display = bool(text)
+        if text:
+            self.query_one("#new-message", Label).update(status)
+
+    def mark_invalid(self, key: str | None) -> None:
+        """Mark the field at fault (red border), open its section and focus it; None clears."""
+        for row in self.query(".form-row.-invalid"):
+            row.remove_class("-invalid")
+        spec = self.specs.get(key) if key else None
+        if spec is None:
+            return
+        widget = self._widget(spec)
+        if widget.parent is not None:
+            widget.parent.add_class("-invalid")  # the row: its label and its box turn red
+        for ancestor in widget.ancestors:
+            if isinstance(ancestor, Collapsible):
+                ancestor.collapsed = False
+        widget.focus()
+        self.call_after_refresh(widget.scroll_visible, animate=False)
 
     # ------------------------------------------------------------------ events
 
@@ -338,8 +363,5 @@ class NewRunScreen(SectionScreen):
 
     def on_new_run_screen_launch_failed(self, message: LaunchFailed) -> None:
         self.launching = False
-        self.query_one("#new-message", Label).update("launch failed")
-        error = self.query_one("#new-error", Static)
-        error.update(message.error)
-        error.display = True
-        self.notify("The run did not start; see the error below the form.", title="new run", severity="error")
+        self.show_error(message.error, "✗ launch failed: the run did not start (see above)")
+        self.mark_invalid(forms.field_at_fault(message.error, self.specs))
