@@ -99,7 +99,14 @@ CORE_TABLES: dict[str, pa.Schema] = {
         ("new_pred", pa.int32()),  # prediction after the edit
         ("clean_acc_after", pa.float64()),  # collateral damage on the clean sample
         ("noisy_acc_after", pa.float64()),
-        ("test_acc_after", pa.float64()),
+        ("test_acc_after", pa.float64()),  # the *_after columns are null for skipped targets
+        # flipped | not_flipped (hit the cap or no positive score left) | not_memorized (a noisy
+        # target not predicted as its observed label at the start) | not_fitted (the same, clean)
+        ("status", pa.string()),
+        ("candidates", pa.string()),  # parameters | units: what an edit zeroes
+        ("clean_acc_before", pa.float64()),  # the unedited model on the same fixed samples
+        ("noisy_acc_before", pa.float64()),
+        ("test_acc_before", pa.float64()),
     ),
     # run x target example x step
     "neuron_flip_steps": _schema(
@@ -107,9 +114,12 @@ CORE_TABLES: dict[str, pa.Schema] = {
         ("step", pa.int32()),
         ("layer_index", pa.int32()),
         ("layer", pa.string()),
-        ("unit", pa.int32()),
+        ("unit", pa.int32()),  # units mode: the unit in its group; parameters mode: the channel of a conv filter, else the flat element index in the parameter
         ("score", pa.float64()),
-        ("module", pa.string()),  # the zeroed unit's module path; null in parts written before it was recorded
+        ("module", pa.string()),  # the edited module's path; null in parts written before it was recorded
+        ("parameter", pa.string()),  # the zeroed named parameter (e.g. conv3.conv.weight); null in units mode
+        ("kind", pa.string()),  # conv_filter | weight | bias | norm_weight | norm_bias | unit
+        ("coords", pa.list_(pa.int32())),  # the element's coordinates in the parameter ([channel] for a conv filter); null in units mode
     ),
     # run x mode: example-tied dropout evaluation
     "etd_evals": _schema(
