@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -12,27 +14,34 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Input, Label
 
+from memscope.format import accuracy
 from memscope.tui import data
+from memscope.tui.run_filter import FilterError, parse_filter
 from memscope.tui.screens.base import SectionScreen
 from memscope.tui.screens.dialogs import ConfirmScreen
 from memscope.tui.widgets.mode_bar import ModeBar
 from memscope.tui.widgets.plots import sparkline
 
-#: (column key, header, width or None) of the runs table.
+#: (column key, header) of the runs table, in the order shown.
 COLUMNS = (
-    ("mark", " ", 1),
-    ("run_id", "run", None),
-    ("status", "status", None),
-    ("progress", "epoch", None),
-    ("noise", "noise", None),
-    ("seed", "seed", None),
-    ("clean_train_acc", "clean", None),
-    ("noisy_train_acc", "noisy", None),
-    ("test_acc", "test", None),
-    ("curve", "noisy-train", None),
-    ("data", "data / model", None),
-    ("created_at", "started", None),
+    ("mark", " "),
+    ("run_id", "run"),
+    ("status", "status"),
+    ("progress", "epoch"),
+    ("noise", "noise"),
+    ("seed", "seed"),
+    ("clean_train_acc", "clean"),
+    ("noisy_train_acc", "noisy"),
+    ("test_acc", "test"),
+    ("curve", "noisy-train"),
+    ("data", "data / model"),
+    ("created_at", "started"),
 )
+#: Columns kept first when the terminal is narrow: what a run is and what it memorized come
+#: before how it got there. Columns that do not fit are left out, never cut or scrolled to.
+PRIORITY = ("mark", "run_id", "status", "noise", "noisy_train_acc", "test_acc", "clean_train_acc",
+            "progress", "curve", "created_at", "data", "seed")
+CELL_PADDING = 2  # the DataTable's cell padding, one column each side
 SORTABLE = ("run_id", "status", "progress", "noise", "seed", "clean_train_acc",
             "noisy_train_acc", "test_acc", "data", "created_at")
 STATUS_STYLE = {"running": "accent", "completed": "success", "cancelled": "warning", "failed": "error", "crashed": "error"}
@@ -52,8 +61,17 @@ def short_id(run_id: str) -> str:
     return run_id
 
 
-def _acc(value) -> str:
-    return "-" if value is None or value != value else f"{value:.3f}"[1:] if 0 <= value < 1 else f"{value:.2f}"
+def fit_columns(widths: dict[str, int], available: int) -> list[str]:
+    """The columns (in display order) that fit in ``available`` cells, taken by PRIORITY."""
+    chosen: set[str] = set()
+    used = 0
+    for key in PRIORITY:
+        need = widths[key] + CELL_PADDING
+        if used + need > available and chosen:
+            break
+        chosen.add(key)
+        used += need
+    return [key for key, _ in COLUMNS if key in chosen]
 
 
 def _sort_value(run: data.RunRow, key: str):
@@ -71,22 +89,6 @@ def _sort_value(run: data.RunRow, key: str):
     if value is None:
         return (1, 0)
     return (0, value)
-
-
-def matches(run: data.RunRow, query: str) -> bool:
-    """``status:running dataset:digits cnn``: key:value terms and free words, all must match."""
-    for term in query.lower().split():
-        if ":" in term:
-            key, _, value = term.partition(":")
-            field = {"noise": "noise_model"}.get(key, key)
-            actual = run.status if field == "status" else str(run.info.get(field, ""))
-            if value not in actual.lower():
-                return False
-        else:
-            hay = " ".join(str(run.info.get(k, "")) for k in ("name", "dataset", "model", "noise_model")) + " " + run.run_id + " " + run.status
-            if term not in hay.lower():
-                return False
-    return True
 
 
 class RunsScreen(SectionScreen):
@@ -127,11 +129,12 @@ class RunsScreen(SectionScreen):
         self.sort_key = "run_id"
         self.sort_reverse = True
         self.loaded = False
+        self.filter_error = ""
 
     def compose(self) -> ComposeResult:
         yield ModeBar(self.MODE)
         with Horizontal(id="runs-bar", classes="toolbar"):
-            yield Input(placeholder="/ filter: words or status:running dataset:digits model:cnn", id="runs-filter", compact=True)
+            yield Input(placeholder="/ filter: words or status:running rate:0.2 dataset:digits model:cnn", id="runs-filter", compact=True)
             yield Label("", id="runs-summary")
         yield Label("loading runs…", id="runs-empty", classes="empty-note")
         yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
@@ -139,11 +142,12 @@ class RunsScreen(SectionScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
-        table = self.query_one(DataTable)
-        for key, label, width in COLUMNS:
-            table.add_column(label, key=key, width=width)
-        table.focus()
+        self.query_one(DataTable).focus()
         self.load()
+
+    def on_resize(self) -> None:
+        if self.loaded:
+            self.render_table()
 
     def tick(self) -> None:
         self.mapp.reap()
@@ -181,8 +185,15 @@ class RunsScreen(SectionScreen):
         self.render_table()
 
     def visible_runs(self) -> list[data.RunRow]:
+        """The runs the filter keeps, sorted; none when the filter cannot be read (``filter_error``)."""
         query = self.query_one("#runs-filter", Input).value.strip()
-        runs = [r for r in self.runs if matches(r, query)] if query else list(self.runs)
+        self.filter_error = ""
+        try:
+            keep = parse_filter(query)
+        except FilterError as exc:
+            self.filter_error = str(exc)
+            return []
+        runs = [r for r in self.runs if keep(r)]
         runs.sort(key=lambda r: _sort_value(r, self.sort_key), reverse=self.sort_reverse)
         return runs
 
@@ -190,9 +201,18 @@ class RunsScreen(SectionScreen):
         table = self.query_one(DataTable)
         current = self.cursor_run_id()
         runs = self.visible_runs()
+        rows = [self._cells(run) for run in runs]
+        widths = {key: max([cell_len(label)] + [cell_len(str(row[key])) for row in rows]) for key, label in COLUMNS}
+        available = (table.size.width or self.size.width or self.app.size.width) - 2  # room for a scrollbar
+        shown = fit_columns(widths, available)
+        if shown != [str(c.value) for c in table.columns]:
+            table.clear(columns=True)
+            labels = dict(COLUMNS)
+            for key in shown:
+                table.add_column(labels[key], key=key)
         table.clear()
-        for run in runs:
-            table.add_row(*self._cells(run), key=run.run_id)
+        for run, row in zip(runs, rows):
+            table.add_row(*[row[key] for key in shown], key=run.run_id)
         if current is not None and current in {r.run_id for r in runs}:
             table.move_cursor(row=table.get_row_index(current), animate=False, scroll=False)
         counts: dict[str, int] = {}
@@ -207,34 +227,37 @@ class RunsScreen(SectionScreen):
         summary += f" · sort {self.sort_key} {arrow}"
         self.query_one("#runs-summary", Label).update(summary)
         empty = self.query_one("#runs-empty", Label)
-        if not self.runs:
+        empty.set_class(bool(self.filter_error), "-error")
+        if self.filter_error:
+            empty.update(f"Filter: {self.filter_error}")
+        elif not self.runs:
             empty.update(f"No runs in {self.mapp.home.root} yet. Press n (or 2) to start one, "
                          "or run: memscope run sample_configs/digits.toml")
         elif not runs:
             empty.update("No run matches the filter.")
         empty.display = not runs  # the table stays (and keeps focus, so q still quits)
 
-    def _cells(self, run: data.RunRow) -> list:
+    def _cells(self, run: data.RunRow) -> dict[str, Any]:
         progress = f"{run.epoch}/{run.epochs}" if run.epochs else str(run.epoch)
         if run.status == "running" and run.epochs:
             progress += f" {100 * run.epoch // run.epochs:>3d}%"
         noise = f"{run.get('noise_model', '-')} {float(run.get('noise_rate', 0) or 0):.2f}"
         created = str(run.get("created_at", ""))[5:16].replace("T", " ")
         mark = Text("●", style=f"bold {self.app.theme_variables.get('accent', '')}") if run.run_id in self.marked else " "
-        return [
-            mark,
-            short_id(run.run_id),
-            status_text(self.app, run.status),
-            progress,
-            noise,
-            Text(str(run.get("seed", "-")), justify="right"),
-            Text(_acc(run.info.get("clean_train_acc")), justify="right"),
-            Text(_acc(run.info.get("noisy_train_acc")), justify="right"),
-            Text(_acc(run.info.get("test_acc")), justify="right"),
-            Text(sparkline(self.curves.get(run.run_id, []), 12), style=self.app.theme_variables.get("error", "")),
-            f"{run.get('dataset', '-')}/{run.get('model', '-')}",
-            created,
-        ]
+        return {
+            "mark": mark,
+            "run_id": short_id(run.run_id),
+            "status": status_text(self.app, run.status),
+            "progress": progress,
+            "noise": noise,
+            "seed": Text(str(run.get("seed", "-")), justify="right"),
+            "clean_train_acc": Text(accuracy(run.info.get("clean_train_acc")), justify="right"),
+            "noisy_train_acc": Text(accuracy(run.info.get("noisy_train_acc")), justify="right"),
+            "test_acc": Text(accuracy(run.info.get("test_acc")), justify="right"),
+            "curve": Text(sparkline(self.curves.get(run.run_id, []), 12), style=self.app.theme_variables.get("error", "")),
+            "data": f"{run.get('dataset', '-')}/{run.get('model', '-')}",
+            "created_at": created,
+        }
 
     # ------------------------------------------------------------------ helpers
 
