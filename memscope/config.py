@@ -27,7 +27,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 @dataclass(frozen=True)
 class DataConfig:
     dataset: str = "digits"  # registered dataset name (`memscope plugins` lists them)
-    path: str = ""  # a .npz file, for datasets read from arrays (npz, mnist_npz, cifar10_npz)
+    path: str = ""  # a .npz file, for datasets that read one: npz, or mnist/cifar10/svhn as a Keras-style .npz
     data_dir: str = ""  # where downloadable datasets live; empty = <home>/data
     download: bool = True  # let torchvision download a missing dataset into data_dir
     train_subset: int = 0  # keep this many training examples (seeded draw); 0 = all
@@ -167,6 +167,35 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
     return value
 
 
+def _nested_keys(cls: type, prefix: str = "") -> list[str]:
+    """Dotted names of every field of ``cls``, tables included (``train``, ``train.epochs``)."""
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        dotted = f"{prefix}.{f.name}" if prefix else f.name
+        out.append(dotted)
+        if dataclasses.is_dataclass(hints[f.name]):
+            out += _nested_keys(hints[f.name], dotted)
+    return out
+
+
+def _key_hint(cls: type, key: str, prefix: str) -> str:
+    """" (did you mean 'train.epochs'?)" for a misspelt key (``epocs``) or a key put in the
+    wrong table (``epochs`` at the top level); empty when nothing is close."""
+    from memscope.suggest import closest, hint
+
+    fields = [f.name for f in dataclasses.fields(cls)]
+    match = closest(key, fields)
+    if match is not None:
+        return hint(f"{prefix}.{match}" if prefix else match)
+    if cls is RunConfig or not prefix:  # a key of another table: name where it lives
+        elsewhere = [k for k in _nested_keys(RunConfig) if k.rsplit(".", 1)[-1] == key]
+        elsewhere = elsewhere or [k for k in _nested_keys(RunConfig) if closest(key, [k.rsplit(".", 1)[-1]])]
+        if elsewhere:
+            return hint(elsewhere[0])
+    return ""
+
+
 def build_dataclass(cls: type, data: dict[str, Any], *, source: str = "config", prefix: str = ""):
     """Build a (frozen) dataclass from a dict, rejecting unknown keys and wrong types."""
     hints = typing.get_type_hints(cls)
@@ -177,7 +206,8 @@ def build_dataclass(cls: type, data: dict[str, Any], *, source: str = "config", 
         if key not in fields:
             allowed = ", ".join(sorted(fields))
             where = f"[{prefix}]" if prefix else "the top level"
-            raise UnknownKeyError(f"{source}: unknown key '{dotted}'; allowed in {where}: {allowed}", dotted)
+            suggestion = _key_hint(cls, key, prefix)
+            raise UnknownKeyError(f"{source}: unknown key '{dotted}'{suggestion}; allowed in {where}: {allowed}", dotted)
         kwargs[key] = _coerce(value, hints[key], dotted, source)
     try:
         return cls(**kwargs)
@@ -300,12 +330,36 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]
     return data
 
 
+SAMPLES_DIR = Path(__file__).resolve().parent / "sample_configs"  # shipped in the wheel
+
+
+def sample_configs() -> dict[str, Path]:
+    """The sample configs that ship with memscope, by name (``digits``: digits.toml)."""
+    return {p.stem: p for p in sorted(SAMPLES_DIR.glob("*.toml"))}
+
+
+def resolve_config_path(path: str | Path) -> Path:
+    """A config file, or the name of a sample config (``memscope run digits``): a file that
+    exists wins; a bare name with no such file is looked up among the samples."""
+    path = Path(path)
+    text = str(path)
+    if path.exists() or path.suffix or "/" in text or "\\" in text:
+        return path
+    samples = sample_configs()
+    if text in samples:
+        return samples[text]
+    from memscope.suggest import did_you_mean
+
+    raise ConfigError(f"no config file or sample config named '{text}'{did_you_mean(text, samples)}; "
+                      f"samples: {', '.join(samples)} (see 'memscope samples')")
+
+
 def read_toml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path} (see sample_configs/ for examples)") from None
+        raise ConfigError(f"config file not found: {path} (see 'memscope samples' for examples)") from None
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.__class__.__name__}") from None
     try:
@@ -340,7 +394,10 @@ def config_from_dict(data: dict[str, Any], source: str = "config", overrides: li
 
 
 def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
-    """Load a TOML config (or the defaults when ``path`` is None) and apply ``--set`` overrides."""
+    """Load a TOML config or sample config name (or the defaults when ``path`` is None) and
+    apply ``--set`` overrides."""
+    if path is not None:
+        path = resolve_config_path(path)
     data = read_toml(path) if path is not None else {}
     source = str(path) if path is not None else "config"
     return config_from_dict(apply_overrides(data, overrides), source, overrides)

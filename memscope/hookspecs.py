@@ -24,7 +24,9 @@ def register_datasets(register: Callable[..., None]) -> None:
     """Register datasets.
 
     Called once when the plugin manager is built. Call
-    ``register(name, loader, description="", needs_path=False)`` for each dataset, where
+    ``register(name, loader, description="", needs_path=False, reads_path=False)`` for each
+    dataset (``reads_path``: it can read ``data.path``; ``needs_path``: it must have one; a
+    ``data.path`` given to a dataset that declares neither is a config error), where
     ``loader(spec: memscope.data.DatasetRequest) -> memscope.data.DatasetArrays`` returns
     numpy arrays (no torch needed).
 

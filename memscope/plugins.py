@@ -1,31 +1,38 @@
 """The plugin manager: built-ins, entry points (group ``memscope``), and a plugins directory.
 
 Discovery order: the built-in plugins (``memscope.builtin.BUILTIN_PLUGINS``), then the
-``memscope`` entry points of installed packages, then ``*.py`` files in the plugins
-directory (``--plugins-dir``, ``MEMSCOPE_PLUGINS_DIR``, default ``./plugins`` when present).
+``memscope`` entry points of installed packages, then ``*.py`` files in one plugins
+directory, first match wins: ``--plugins-dir``, ``MEMSCOPE_PLUGINS_DIR``, ``<home>/plugins``
+when it exists. The folder a command starts in is never searched: a read-only command must
+not run code that happens to lie in ``./plugins`` (the user opts in by naming the folder).
 
 Environment switches (datasette style):
 
-- ``MEMSCOPE_LOAD_PLUGINS=a,b`` loads only those non-built-in plugins (empty = none);
+- ``MEMSCOPE_LOAD_PLUGINS=a,b`` loads only those non-built-in plugins (empty = none); a name
+  that matches no plugin is warned about with the names available;
 - ``MEMSCOPE_TRACE_PLUGINS=1`` traces every hook call on stderr;
-- ``MEMSCOPE_STRICT_PLUGINS=1`` re-raises a plugin's error instead of reporting it.
+- ``MEMSCOPE_STRICT_PLUGINS=1`` re-raises a plugin's error instead of reporting it;
+- ``MEMSCOPE_PLUGIN_TIMEOUT=S`` how long one plugin may take to import (default 20 s).
 
-A plugin that fails to import or raises in a hook is recorded in ``PluginHost.errors``
-(shown by ``memscope plugins``, the TUI and the run's status) and everything else keeps
-working (llm issue #1280 is the cautionary tale).
+A plugin that fails to import, takes too long to import, or raises in a hook is recorded in
+``PluginHost.errors`` (shown by ``memscope plugins``, the TUI and the run's status) and
+everything else keeps working (llm issue #1280 is the cautionary tale). What a plugin prints
+while it imports or runs a hook goes to stderr: stdout carries a command's data only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.metadata
 import importlib.util
 import os
 import sys
+import threading
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pluggy
 
@@ -66,18 +73,48 @@ def env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def default_plugins_dir() -> Path | None:
+DEFAULT_IMPORT_TIMEOUT = 20.0  # seconds one plugin may take to import (MEMSCOPE_PLUGIN_TIMEOUT)
+
+
+def import_timeout() -> float:
+    text = os.environ.get("MEMSCOPE_PLUGIN_TIMEOUT", "").strip()
+    if not text:
+        return DEFAULT_IMPORT_TIMEOUT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 3600:
+        raise MemscopeError(f"MEMSCOPE_PLUGIN_TIMEOUT={text!r} must be a number of seconds in (0, 3600]")
+    return seconds
+
+
+def default_plugins_dir(home: str | Path | None = None) -> Path | None:
+    """``MEMSCOPE_PLUGINS_DIR``, else ``<home>/plugins`` when it exists (the default home when
+    ``home`` is None). Never the current folder: see the module docstring."""
     env = os.environ.get("MEMSCOPE_PLUGINS_DIR")
     if env:
         return Path(env)
-    local = Path.cwd() / "plugins"
-    return local if local.is_dir() else None
+    if home is None:
+        from memscope.store.home import default_home
+
+        home = default_home()
+    trusted = Path(home) / "plugins"
+    return trusted if trusted.is_dir() else None
+
+
+@contextlib.contextmanager
+def plugin_output():
+    """Send what plugin code prints to stderr, so that stdout carries only a command's data
+    (``query --csv``, the run id that ``memscope run`` prints)."""
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
 
 
 class PluginHost:
     """A pluggy manager plus the registries its ``register_*`` hooks fill."""
 
-    def __init__(self, plugins_dir: str | Path | None = None, *, load_builtins: bool = True):
+    def __init__(self, plugins_dir: str | Path | None = None, *, load_builtins: bool = True, home: str | Path | None = None):
         self.pm = pluggy.PluginManager("memscope")
         self.pm.add_hookspecs(hookspecs)
         self.infos: dict[str, PluginInfo] = {}
@@ -89,20 +126,63 @@ class PluginHost:
             self.pm.enable_tracing()
         allow = os.environ.get("MEMSCOPE_LOAD_PLUGINS")
         self.allowlist = None if allow is None else {a.strip() for a in allow.split(",") if a.strip()}
+        self.import_timeout = import_timeout()
+        self._seen: set[str] = set()  # every non-built-in plugin found, loaded or not
         if load_builtins:
             self._load_builtins()
         self._load_entry_points()
-        directory = Path(plugins_dir) if plugins_dir is not None else default_plugins_dir()
+        directory = Path(plugins_dir) if plugins_dir is not None else default_plugins_dir(home)
+        self.plugins_dir: Path | None = directory
         if directory is not None:
-            self.plugins_dir: Path | None = directory
             self._load_directory(directory)
-        else:
-            self.plugins_dir = None
+        self._warn_unmatched_allowlist()
 
     # ------------------------------------------------------------------ loading
 
     def _allowed(self, name: str) -> bool:
+        self._seen.add(name)
         return self.allowlist is None or name in self.allowlist
+
+    def _warn_unmatched_allowlist(self) -> None:
+        unmatched = sorted((self.allowlist or set()) - self._seen)
+        if unmatched:
+            available = ", ".join(sorted(self._seen)) or "(none found)"
+            sys.stderr.write(
+                f"memscope: warning: MEMSCOPE_LOAD_PLUGINS names no plugin {', '.join(map(repr, unmatched))}; "
+                f"available: {available}\n"
+            )
+
+    def _import(self, info: PluginInfo, load: Callable[[], Any]) -> Any | None:
+        """``load()`` in a worker thread, for at most ``import_timeout`` seconds, its output on
+        stderr. A plugin that hangs at import is reported and skipped (its thread is left to
+        the interpreter's exit); None when it failed."""
+        box: dict[str, Any] = {}
+        done = threading.Event()
+
+        def work() -> None:
+            try:
+                box["module"] = load()
+            except BaseException as exc:  # SystemExit in a plugin must not end memscope
+                box["error"] = exc
+            finally:
+                done.set()
+
+        with plugin_output():
+            threading.Thread(target=work, name=f"memscope-plugin-{info.name}", daemon=True).start()
+            finished = done.wait(self.import_timeout)
+        if not finished:
+            message = (
+                f"import: did not finish within {self.import_timeout:g} s, skipped "
+                "(a plugin that hangs at import; MEMSCOPE_PLUGIN_TIMEOUT sets the limit)"
+            )
+            if self.strict:
+                raise MemscopeError(f"plugin {info.name}: {message}")
+            info.errors.append(message)
+            return None
+        if "error" in box:
+            self._fail(info, "import", box["error"])
+            return None
+        return box["module"]
 
     def _fail(self, info: PluginInfo, what: str, exc: BaseException) -> None:
         if self.strict:
@@ -150,12 +230,9 @@ class PluginHost:
                 dist.version if dist else "",
             )
             self.infos[ep.name] = info
-            try:
-                module = ep.load()
-            except Exception as exc:
-                self._fail(info, "import", exc)
-                continue
-            self._add(info, module)
+            module = self._import(info, ep.load)
+            if module is not None:
+                self._add(info, module)
 
     def _load_directory(self, directory: Path) -> None:
         if not directory.is_dir():
@@ -167,17 +244,21 @@ class PluginHost:
             info = PluginInfo(name, "file", str(path))
             self.infos[name] = info
             module_name = f"memscope_plugins.{name}"
-            try:
+
+            def load(path: Path = path, module_name: str = module_name) -> Any:
                 spec = importlib.util.spec_from_file_location(module_name, path)
                 assert spec and spec.loader
                 module = importlib.util.module_from_spec(spec)
                 sys.modules[module_name] = module
-                spec.loader.exec_module(module)
-            except BaseException as exc:  # SystemExit in a plugin file must not end memscope
-                sys.modules.pop(module_name, None)
-                if isinstance(exc, KeyboardInterrupt):
+                try:
+                    spec.loader.exec_module(module)
+                except BaseException:
+                    sys.modules.pop(module_name, None)
                     raise
-                self._fail(info, "import", exc)
+                return module
+
+            module = self._import(info, load)
+            if module is None:
                 continue
             info.version = str(getattr(module, "__version__", ""))
             self._add(info, module)
@@ -209,7 +290,8 @@ class PluginHost:
             accepted = {k: v for k, v in kwargs.items() if k in impl.argnames}
             self._trace(impl.plugin_name, hook_name, accepted)
             try:
-                impl.function(**accepted)
+                with plugin_output():
+                    impl.function(**accepted)
             except Exception as exc:
                 info = self.infos.get(impl.plugin_name)
                 if info is None or self.strict:
@@ -223,6 +305,7 @@ class PluginHost:
         """The registries, filled on first use (each plugin's failure isolated)."""
         if self._registries is None:
             registries = Registries()
+            table_owners: dict[str, str] = {}  # table -> the analysis that declared it
             for hook_name, attr in REGISTER_HOOKS.items():
                 registry: Registry = getattr(registries, attr)
                 for impl in self._impls(hook_name):
@@ -231,6 +314,8 @@ class PluginHost:
                     def register(name_or_obj: Any, obj: Any = None, description: str = "", **extra: Any) -> None:
                         if hook_name == "register_analyses":  # register(AnalysisClass)
                             cls = name_or_obj
+                            if self._refuse_tables(registry, cls, plugin, table_owners):
+                                return
                             registry.add(
                                 getattr(cls, "name", ""), cls, description=description or (cls.__doc__ or "").strip().split("\n")[0], plugin=plugin, **extra
                             )
@@ -239,7 +324,8 @@ class PluginHost:
 
                     self._trace(plugin, hook_name, {"register": register})
                     try:
-                        impl.function(register)
+                        with plugin_output():
+                            impl.function(register)
                     except Exception as exc:
                         info = self.infos.get(plugin)
                         if info is None:
@@ -248,21 +334,56 @@ class PluginHost:
             self._registries = registries
         return self._registries
 
+    def _refuse_tables(self, registry: Registry, cls: Any, plugin: str, owners: dict[str, str]) -> bool:
+        """Refuse (and report) an analysis whose tables leave its namespace: True when refused.
+        Only memscope's built-in plugin may register analyses that write core tables."""
+        from memscope.analysis.base import SHARED_TABLES, table_problems
+
+        info = self.infos.get(plugin)
+        name = getattr(cls, "name", "")
+        problems = table_problems(cls, core=info is not None and info.source == "builtin")
+        if not problems and isinstance(getattr(cls, "tables", None), dict):
+            for table in cls.tables:
+                if table not in SHARED_TABLES and owners.get(table, name) != name:
+                    problems.append(f"analysis '{name}' declares table '{table}', which analysis '{owners[table]}' declares already")
+        if not problems:
+            for table in cls.tables:
+                owners.setdefault(table, name)
+            return False
+        if isinstance(name, str):
+            registry.refuse(name, problems[0])
+        error = MemscopeError(problems[0])
+        if info is None:
+            raise error
+        self._fail(info, "register_analyses", error)
+        return True
+
     def errors(self) -> list[tuple[str, str]]:
         self.registries  # registration errors are part of the picture
         return [(name, err) for name, info in self.infos.items() for err in info.errors]
 
-    def check_names(self, config: Any) -> None:
+    def check_names(self, config: Any, source: str = "config") -> None:
         """Every name a run config refers to (dataset, noise model, model, analyses) is
-        registered: a ConfigError naming the installed ones otherwise. Torch-free, so a
-        sweep checks every cell before it starts one."""
+        registered: an error naming ``source`` (the config file), the nearest name and the
+        installed ones otherwise. Torch-free, so a sweep checks every cell before it starts one."""
+        from memscope.errors import UnknownNameError
+
         regs = self.registries
-        regs.datasets.entry(config.data.dataset)
-        regs.noise_models.entry(config.noise.model)
-        if not config.model.name.startswith("timm:"):  # any timm name: checked when timm builds it
-            regs.models.entry(config.model.name)
-        for name in config.analyses:
-            regs.analyses.entry(name)
+        try:
+            dataset = regs.datasets.entry(config.data.dataset)
+            regs.noise_models.entry(config.noise.model)
+            if not config.model.name.startswith("timm:"):  # any timm name: checked when timm builds it
+                regs.models.entry(config.model.name)
+            for name in config.analyses:
+                regs.analyses.entry(name)
+        except UnknownNameError as exc:
+            raise UnknownNameError(f"{source}: {exc.message}") from None
+        if config.data.path and not (dataset.extra.get("reads_path") or dataset.extra.get("needs_path")):
+            from memscope.errors import ConfigError
+
+            readers = ", ".join(e.name for e in regs.datasets if e.extra.get("reads_path") or e.extra.get("needs_path"))
+            raise ConfigError(f"{source}: dataset '{dataset.name}' does not read data.path ({config.data.path!r}); "
+                              f"remove data.path, or choose a dataset that reads it: {readers}")
 
     def register_commands(self, cli: Any) -> list[tuple[str, str]]:
         """Let plugins add commands to ``cli``; returns the (plugin, error) pairs that failed."""
@@ -275,14 +396,13 @@ class PluginHost:
 _HOSTS: dict[tuple[str, str], PluginHost] = {}
 
 
-def get_host(plugins_dir: str | Path | None = None) -> PluginHost:
-    """A process-wide host per plugins directory and environment (plugins load once)."""
-    key = (
-        str(plugins_dir or os.environ.get("MEMSCOPE_PLUGINS_DIR") or default_plugins_dir() or ""),
-        os.environ.get("MEMSCOPE_LOAD_PLUGINS", "\0"),
-    )
+def get_host(plugins_dir: str | Path | None = None, home: str | Path | None = None) -> PluginHost:
+    """A process-wide host per plugins directory and environment (plugins load once).
+    ``home``: whose ``<home>/plugins`` is the default folder (None: the default home)."""
+    directory = plugins_dir or default_plugins_dir(home)
+    key = (str(directory or ""), os.environ.get("MEMSCOPE_LOAD_PLUGINS", "\0"))
     if key not in _HOSTS:
-        _HOSTS[key] = PluginHost(plugins_dir)
+        _HOSTS[key] = PluginHost(directory)
     return _HOSTS[key]
 
 

@@ -54,8 +54,10 @@ class Registry(Generic[T]):
         try:
             return self._entries[name]
         except KeyError:
+            from memscope.suggest import did_you_mean
+
             known = ", ".join(sorted(self._entries)) or "(none)"
-            raise UnknownNameError(f"unknown {self.kind} '{name}'; installed: {known}") from None
+            raise UnknownNameError(f"unknown {self.kind} '{name}'{did_you_mean(str(name), self._entries)}; installed: {known}") from None
 
     def get(self, name: str) -> T:
         return self.entry(name).obj

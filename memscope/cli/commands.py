@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "memscope.cli.report",
     "memscope.cli.export",
     "memscope.cli.sweep",
+    "memscope.cli.samples",
 )
 
 

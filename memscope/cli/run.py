@@ -12,7 +12,7 @@ from memscope.errors import ConfigError
 
 
 def run_command(
-    config: Annotated[Optional[Path], typer.Argument(help="A TOML run config (see sample_configs/).", show_default=False)] = None,
+    config: Annotated[Optional[Path], typer.Argument(help="A TOML run config, or the name of a sample config (see 'memscope samples').", show_default=False)] = None,
     set_: common.SetOption = None,
     resume: Annotated[Optional[str], typer.Option("--resume", help="Continue RUN_ID from its last checkpoint (a prefix, suffix or 'latest' works too).", autocompletion=common.complete_run_id)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
@@ -23,9 +23,11 @@ def run_command(
 
     Examples:
 
-      memscope run sample_configs/digits.toml
+      memscope run digits
 
-      memscope run sample_configs/digits.toml --set noise.rate=0.2 --set train.epochs=10
+      memscope run digits --set noise.rate=0.2 --set train.epochs=10
+
+      memscope run my_config.toml
 
       memscope run --resume 20261128-111502-digits-cnn-3fa2
     """
@@ -34,10 +36,10 @@ def run_command(
 
 @common.handle_errors
 def _run(config: Path | None, overrides: list[str], resume: str | None, quiet: bool, home: Path | None, plugins_dir: Path | None) -> None:
-    from memscope.config import load_config
+    from memscope.config import load_config, resolve_config_path
 
     if config is None and resume is None:
-        raise ConfigError("give a config file (e.g. memscope run sample_configs/digits.toml) or --resume RUN_ID")
+        raise ConfigError("give a config file or sample name (e.g. memscope run digits; see 'memscope samples') or --resume RUN_ID")
     store = common.get_home(home)
     host = common.get_host(plugins_dir)
     if resume is not None:
@@ -53,7 +55,7 @@ def _run(config: Path | None, overrides: list[str], resume: str | None, quiet: b
         source = str(run_dir / "config.toml")
     else:
         cfg = load_config(config, overrides)
-        source = str(config)
+        source = str(resolve_config_path(config))  # a sample name is reported as its file
     for name, error in host.errors():
         common.eprint(f"memscope: warning: plugin {name} failed: {error}")
 

@@ -63,7 +63,7 @@ def plan(config: Path, axes: list[GridAxis], overrides: list[str], host=None) ->
         tags = {k: v.tag for k, v in cell.items()}
         cfg = load_config(config, [*overrides, probe_tags, *(f"{k}={t}" for k, t in texts.items())])
         if host is not None:
-            host.check_names(cfg)
+            host.check_names(cfg, str(config))
         entries.append(
             {
                 "index": index,

@@ -95,7 +95,9 @@ def make_analyses(config: RunConfig, host: PluginHost, source: str = "config") -
     registry = host.registries.analyses
     for name in config.analysis:  # options for an analysis that is not listed are kept, but must name a real one
         if name not in registry:
-            raise ConfigError(f"{source}: [analysis.{name}]: unknown analysis '{name}'; installed: {', '.join(registry.names())}")
+            from memscope.suggest import did_you_mean
+
+            raise ConfigError(f"{source}: [analysis.{name}]: unknown analysis '{name}'{did_you_mean(name, registry.names())}; installed: {', '.join(registry.names())}")
     out = []
     for name in config.analyses:
         cls = registry.get(name)
@@ -174,7 +176,7 @@ class Run:
         self.source = source
         self.stop = StopFlag()
         self.progress = Progress(config.train.epochs, enabled=progress)
-        host.check_names(config)
+        host.check_names(config, source)
         self.analyses = make_analyses(config, host, source)
         self.device = pick_device(config.device)
         self.first_epoch = 1

@@ -359,7 +359,7 @@ def wait_for_run(home: Home, launch: Launch, timeout: float = 300.0, poll: float
 def sample_config_dirs() -> list[Path]:
     import memscope
 
-    dirs = [Path.cwd() / "sample_configs", Path(memscope.__file__).resolve().parent.parent / "sample_configs"]
+    dirs = [Path.cwd() / "sample_configs", Path(memscope.__file__).resolve().parent / "sample_configs"]
     out = []
     for d in dirs:
         d = d.resolve()

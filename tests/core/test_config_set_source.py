@@ -26,7 +26,7 @@ def test_a_bad_key_from_set_names_the_override(tmp_path):
     good = tmp_path / "good.toml"
     good.write_text("[train]\nepochs = 2\n", encoding="utf-8")
     message = error_of(good, ["train.epochs=3", "train.epoch=3"])
-    assert message.startswith(f"{good}: unknown key 'train.epoch'; allowed in [train]: ")
+    assert message.startswith(f"{good}: unknown key 'train.epoch' (did you mean 'train.epochs'?); allowed in [train]: ")
     assert "epochs" in message
     assert message.endswith(f"; it comes from --set 'train.epoch=3', not from {good}")
 
@@ -52,7 +52,7 @@ def test_a_bad_key_in_the_file_still_names_the_file(tmp_path):
     bad.write_text("[train]\nepoch = 3\n", encoding="utf-8")
     for overrides in ([], ["train.epochs=4", "noise.rate=0.2"]):
         message = error_of(bad, overrides)
-        assert message.startswith(f"{bad}: unknown key 'train.epoch'; allowed in [train]: ")
+        assert message.startswith(f"{bad}: unknown key 'train.epoch' (did you mean 'train.epochs'?); allowed in [train]: ")
         assert "--set" not in message and "comes from" not in message
 
 
@@ -84,7 +84,7 @@ def assert_usage_error(result, *words: str) -> str:
 
 def test_run_with_a_bad_set_key_exits_2_naming_the_override(invoke):
     result = invoke("run", DIGITS, "--set", "train.epoch=3")
-    stderr = assert_usage_error(result, f"{DIGITS}: unknown key 'train.epoch'; allowed in [train]:", "epochs")
+    stderr = assert_usage_error(result, f"{DIGITS}: unknown key 'train.epoch' (did you mean 'train.epochs'?); allowed in [train]:", "epochs")
     assert f"it comes from --set 'train.epoch=3', not from {DIGITS}" in stderr
 
 

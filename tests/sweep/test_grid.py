@@ -104,7 +104,7 @@ def test_cli_bad_grid_syntax_exits_2(cli, tiny_config):
 def test_cli_unknown_grid_key_is_the_config_error(cli, tiny_config):
     result = cli("sweep", tiny_config, "--grid", "noise.rat=0.1,0.2")
     assert result.exit_code == 2
-    assert f"memscope: error: {tiny_config}: unknown key 'noise.rat'; allowed in [noise]:" in result.stderr
+    assert f"memscope: error: {tiny_config}: unknown key 'noise.rat' (did you mean 'noise.rate'?); allowed in [noise]:" in result.stderr
     assert not (cli.home / "sweeps").exists()
 
 
