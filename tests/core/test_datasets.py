@@ -20,6 +20,30 @@ def test_digits_is_embedded_and_split():
     assert arrays.num_classes == 10 and arrays.x_train.max() <= 1.0
 
 
+def test_digits_load_without_scikit_learn():
+    import subprocess
+    import sys
+
+    # sklearn blocked: importing it would raise, so the shipped file must be all it reads
+    code = (
+        "import sys; sys.modules['sklearn'] = None\n"
+        "from memscope.data import DatasetRequest, sources\n"
+        "a = sources.load_digits(DatasetRequest('digits'))\n"
+        "print(len(a.y_train) + len(a.y_test), sorted(set(a.y_train.tolist())))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split(maxsplit=1) == ["1797", str(list(range(10))) + "\n"]
+
+
+def test_shipped_digits_are_scikit_learns_copy():
+    sk_datasets = pytest.importorskip("sklearn.datasets")
+    bunch = sk_datasets.load_digits()
+    with np.load(sources.DIGITS_FILE) as archive:
+        np.testing.assert_array_equal(archive["images"], bunch.images)
+        np.testing.assert_array_equal(archive["target"], bunch.target)
+
+
 def test_npz_round_trip(tmp_path):
     path = tmp_path / "mine.npz"
     np.savez(path, x_train=np.zeros((6, 4, 4), np.uint8), y_train=np.arange(6) % 3, x_test=np.zeros((3, 4, 4), np.uint8), y_test=np.arange(3))
