@@ -14,6 +14,12 @@ from typing import Any, Callable
 
 from memscope.report.blocks import Column, Fields, Note, Plot, Section, Series, Table
 from memscope.report.data import RunData
+from memscope.report.flips import GROUPS, SKIP_REASONS, placement_sql, targets_sql
+from memscope.report.flips import placement as flip_placement
+from memscope.report.flips import skipped_text as skipped_flips_text
+from memscope.report.flips import summarize as summarize_flips
+from memscope.report.gradient_windows import WINDOW, combine_layers, window_labels, windows
+from memscope.report.memorization import evaluation_mode, memorization_phrase
 from memscope.store.catalog import sql_identifier
 from memscope.store.schemas import CORE_TABLES
 
@@ -155,8 +161,8 @@ def run_section(data: RunData) -> Section:
         items.append(
             (
                 "final accuracy",
-                f"clean-train {final['clean_train_acc']:.3f}, noisy-train {final['noisy_train_acc']:.3f} "
-                f"(memorized noisy labels), test {final['test_acc']:.3f}",
+                f"clean-train {final['clean_train_acc']:.3f}, noisy-train {final['noisy_train_acc']:.3f}, "
+                f"test {final['test_acc']:.3f}; {memorization_phrase(final['noisy_train_acc'], evaluation_mode(cfg('etd.enabled')))}",
             )
         )
     versions = [f"memscope {info['memscope_version']}" if info.get("memscope_version") else "", f"torch {info['torch_version']}" if info.get("torch_version") else "", f"git {info['git_sha']}" if info.get("git_sha") else ""]
@@ -216,9 +222,10 @@ def training_section(data: RunData) -> Section | None:
     if finite(last["noisy_train_acc"]) and tests:
         best, neg_epoch = max((acc, -epoch) for acc, epoch in tests)  # the earliest epoch on ties
         best_epoch = -neg_epoch
+        mode = evaluation_mode(data.config_value("etd.enabled"))
         blocks.append(
             Note(
-                f"Noisy-train accuracy (noisy labels memorized) ends at {last['noisy_train_acc']:.3f}; "
+                f"At the last epoch the model {memorization_phrase(last['noisy_train_acc'], mode)}; "
                 f"test accuracy peaks at {best:.3f} in epoch {best_epoch} and ends at {last['test_acc']:.3f}."
             )
         )
@@ -298,16 +305,7 @@ def gradients_section(data: RunData) -> Section | None:
     for r in rows:
         by_epoch.setdefault(r["epoch"], []).append(r)
 
-    def whole(group: list[dict]) -> dict[str, float | None]:
-        """All layers together: the groups partition the parameters, so norms add in squares."""
-        out: dict[str, float | None] = {}
-        for key in ("clean_norm", "noisy_norm", "clean_norm_per_example", "noisy_norm_per_example"):
-            vals = [g[key] for g in group]
-            out[key] = math.sqrt(sum(v * v for v in vals)) if vals and all(finite(v) for v in vals) else None
-        dots = [g["cosine"] * g["clean_norm"] * g["noisy_norm"] for g in group if all(finite(g[k]) for k in ("cosine", "clean_norm", "noisy_norm"))]
-        denom = (out["clean_norm"] or 0.0) * (out["noisy_norm"] or 0.0)
-        out["cosine"] = sum(dots) / denom if denom > 0 and len(dots) == len(group) else None
-        return out
+    whole = combine_layers
 
     mean_cos: dict[int, float | None] = {}
     for index in layers:
@@ -364,7 +362,7 @@ def gradients_section(data: RunData) -> Section | None:
         title=f"epoch {last}: norms of the epoch-summed gradients of the clean and the noisy examples, and their cosine",
         caption="ratio: noisy / clean; /ex: norm / number of examples; cos paper: mean of per-tensor cosines; cos mean: cosine averaged over all epochs",
     )
-    blocks: list[Any] = [table]
+    blocks: list[Any] = [*window_tables(rows), table]
     if len(epochs) > 1:
         series = []
         for index, name in sorted(layers.items()):
@@ -377,6 +375,34 @@ def gradients_section(data: RunData) -> Section | None:
         if series:
             blocks.append(Plot("line", series, title="cosine between the clean and the noisy gradient, per layer", xlabel="epoch", ylim=(-1.0, 1.0), height=18))
     return Section("gradients", "Gradients: clean vs noisy examples", blocks, ("layer_epochs",))
+
+
+def window_tables(rows: list[dict[str, Any]]) -> list[Table]:
+    """The whole training by 5-epoch windows: cosine, and noisy / clean gradient norm per example."""
+    width = WINDOW
+    ws = windows(rows, width)
+    labels = window_labels(ws)
+    if len(labels) > MAX_CHECKPOINT_COLUMNS:  # very long runs: wider windows, same table width
+        width = WINDOW * math.ceil(len(labels) / MAX_CHECKPOINT_COLUMNS)
+        ws = windows(rows, width)
+        labels = window_labels(ws)
+    cell = {(w.layer_index, w.start): w for w in ws}
+    layers = list(dict.fromkeys((w.layer_index, w.layer) for w in ws))
+    span = f"{width}-epoch windows"
+    tables = []
+    for what, value, fmt in (
+        ("cosine between the clean and the noisy gradient", lambda w: w.cosine, "+.2f"),
+        ("noisy / clean gradient norm per example", lambda w: w.ratio_per_example, ".1f"),
+    ):
+        tables.append(
+            Table(
+                [Column("layer", justify="left", wrap=False)] + [Column(f"ep {label}", fmt) for _, label in labels],
+                [[name] + [value(cell[(index, start)]) if (index, start) in cell else None for start, _ in labels] for index, name in layers],
+                title=f"{what}, over the whole training ({span}, mean of the epochs)",
+            )
+        )
+    tables[-1].caption = "each epoch's values are of that epoch's summed gradients; a window shows their mean"
+    return tables
 
 
 def rewinding_section(data: RunData) -> Section | None:
@@ -493,112 +519,96 @@ def _bin_label(lo: int, hi: int | None) -> str:
 
 
 def flipping_section(data: RunData) -> Section | None:
+    """Neuron flipping over the targets it counts (the model fitted them at the start), each
+    count beside its collateral damage, then where the zeroed parameters sit."""
     has_flips, has_steps = data.has("neuron_flips"), data.has("neuron_flip_steps")
-    if not has_flips and not has_steps:
+    if not has_flips:
         return None
-    blocks: list[Any] = []
-    if has_flips:
-        flips = data.rows(
-            "SELECT is_noisy, flipped, neurons_to_flip, clean_acc_after, noisy_acc_after, test_acc_after FROM neuron_flips"
+    flip_columns = data.columns("neuron_flips")
+    groups = summarize_flips(data.rows(targets_sql(flip_columns)))
+    table_rows = []
+    for label, g in groups.items():
+        table_rows.append(
+            [
+                label,
+                g.targets,
+                g.skipped_total,
+                g.counted,
+                len(g.flipped),
+                g.median_neurons,
+                statistics.fmean(g.flipped) if g.flipped else None,
+                min(g.flipped) if g.flipped else None,
+                max(g.flipped) if g.flipped else None,
+                g.median_test_drop,
+                g.median_clean_drop,
+            ]
         )
-        groups = [("clean", [f for f in flips if f["is_noisy"] is False]), ("noisy", [f for f in flips if f["is_noisy"] is True])]
-        unknown = [f for f in flips if f["is_noisy"] is None]
-        if unknown:
-            groups.append(("unknown", unknown))
-        groups = [(label, fs) for label, fs in groups if fs]
-        table_rows = []
-        for label, fs in groups:
-            counts = [f["neurons_to_flip"] for f in fs if f["flipped"] and f["neurons_to_flip"] is not None]
-            not_flipped = sum(1 for f in fs if not f["flipped"])
-
-            def mean_of(key: str, fs=fs) -> float | None:
-                vals = [f[key] for f in fs if finite(f[key])]
-                return statistics.fmean(vals) if vals else None
-
-            table_rows.append(
-                [
-                    label,
-                    len(fs),
-                    statistics.median(counts) if counts else None,
-                    statistics.fmean(counts) if counts else None,
-                    min(counts) if counts else None,
-                    max(counts) if counts else None,
-                    not_flipped / len(fs),
-                    mean_of("clean_acc_after"),
-                    mean_of("noisy_acc_after"),
-                    mean_of("test_acc_after"),
-                ]
-            )
-        blocks.append(
-            Table(
-                [
-                    Column("examples", justify="left"),
-                    Column("n", "d"),
-                    Column("median", ".1f"),
-                    Column("mean", ".2f"),
-                    Column("min", "d"),
-                    Column("max", "d"),
-                    Column("not flipped", ".1%"),
-                    Column("clean acc after", ACC, heat=True),
-                    Column("noisy acc after", ACC, heat=True),
-                    Column("test acc after", ACC, heat=True),
-                ],
-                table_rows,
-                title="neurons zeroed until the example's prediction flips",
-                caption="median/mean/min/max over the flipped examples; 'after': accuracy on the fixed samples once the example's neurons are zeroed",
-            )
+    blocks: list[Any] = [
+        Table(
+            [
+                Column("targets", justify="left"),
+                Column("n", "d"),
+                Column("skipped", "d"),
+                Column("counted", "d"),
+                Column("flipped", "d"),
+                Column("median", ".1f"),
+                Column("mean", ".2f"),
+                Column("min", "d"),
+                Column("max", "d"),
+                Column("test drop", "+.3f"),
+                Column("clean drop", "+.3f"),
+            ],
+            table_rows,
+            title="parameters zeroed until the target's prediction flips (counted targets only)",
+            caption="median/mean/min/max over flipped targets; drop: median over counted targets of accuracy before - after the edit (test, clean-train samples)",
         )
-        counts_all = [f["neurons_to_flip"] for f in flips if f["flipped"] and f["neurons_to_flip"] is not None]
-        if counts_all:
-            top = max(counts_all)
-            bins = [b for b in FLIP_BINS if b[0] <= top]
-            categories = [_bin_label(lo, hi) for lo, hi in bins] + ["not flipped"]
-            series = []
-            for label, fs in groups:
-                shares = []
-                for lo, hi in bins:
-                    n = sum(1 for f in fs if f["flipped"] and f["neurons_to_flip"] is not None and f["neurons_to_flip"] >= lo and (hi is None or f["neurons_to_flip"] <= hi))
-                    shares.append(n / len(fs))
-                shares.append(sum(1 for f in fs if not f["flipped"]) / len(fs))
-                series.append(Series(label, list(range(len(categories))), shares))
-            blocks.append(Plot("bars", series, title="neurons to flip: share of examples", xlabel="neurons zeroed", categories=categories, height=14))
+    ]
+    skipped = skipped_flips_text(groups)
+    reasons = sorted({r for g in groups.values() for r in g.skipped})
+    if skipped:
+        why = " ".join(f"{r.replace('_', ' ').capitalize()}: {SKIP_REASONS.get(r, r)}." for r in reasons)
+        blocks.append(Note(f"{skipped.capitalize()}; skipped targets get no neuron count. {why}"))
+    if not any(g.test_drops for g in groups.values()) and any(g.counted for g in groups.values()):
+        blocks.append(Note("Collateral damage not measured: these rows have no accuracy before the edit (an older neuron_flipping)."))
+    counts_all = [n for g in groups.values() for n in g.flipped]
+    if counts_all:
+        top = max(counts_all)
+        bins = [b for b in FLIP_BINS if b[0] <= top]
+        categories = [_bin_label(lo, hi) for lo, hi in bins] + ["not flipped"]
+        series = []
+        for label, g in groups.items():
+            if not g.counted:
+                continue
+            shares = [sum(1 for n in g.flipped if n >= lo and (hi is None or n <= hi)) / g.counted for lo, hi in bins]
+            shares.append(g.not_flipped / g.counted)
+            series.append(Series(label, list(range(len(categories))), shares))
+        blocks.append(Plot("bars", series, title="parameters to flip: share of counted targets", xlabel="parameters zeroed", categories=categories, height=14))
     if has_steps:
-        if has_flips:
-            sql = (
-                "SELECT s.layer_index, s.layer, f.is_noisy, count(*) AS steps "
-                "FROM neuron_flip_steps s LEFT JOIN neuron_flips f USING (example) "
-                "WHERE f.flipped IS NULL OR f.flipped GROUP BY ALL ORDER BY s.layer_index"
+        place = flip_placement(data.rows(placement_sql(flip_columns, data.columns("neuron_flip_steps"))))
+        if place.layers:
+            rows = [
+                [name, place.edits.get((index, "noisy"), 0), place.share(index, "noisy"), place.edits.get((index, "clean"), 0), place.share(index, "clean")]
+                for index, name in place.layers
+            ]
+            blocks.append(
+                Table(
+                    [Column("layer", justify="left", wrap=False), Column("noisy edits", "d"), Column("share", ".1%"), Column("clean edits", "d"), Column("share", ".1%")],
+                    rows,
+                    title="where the zeroed parameters sit, by layer group",
+                    caption="edits of flipped targets only (targets that hit the cap or were skipped are left out)",
+                )
             )
-        else:
-            sql = (
-                "SELECT layer_index, layer, NULL::BOOLEAN AS is_noisy, count(*) AS steps "
-                "FROM neuron_flip_steps GROUP BY ALL ORDER BY layer_index"
+        if place.kinds:
+            kinds = sorted({k for k, _ in place.kinds})
+            total = {g: sum(n for (_, gg), n in place.kinds.items() if gg == g) for g in GROUPS}
+            blocks.append(
+                Table(
+                    [Column("kind", justify="left"), Column("noisy edits", "d"), Column("share", ".1%"), Column("clean edits", "d"), Column("share", ".1%")],
+                    [[k, place.kinds.get((k, "noisy"), 0), ratio(place.kinds.get((k, "noisy"), 0), total["noisy"]),
+                      place.kinds.get((k, "clean"), 0), ratio(place.kinds.get((k, "clean"), 0), total["clean"])] for k in kinds],
+                    title="what was zeroed: conv filters, single weights, biases, norm parameters",
+                )
             )
-        rows = data.rows(sql)
-        layers: dict[int, dict[str, Any]] = {}
-        for r in rows:
-            entry = layers.setdefault(r["layer_index"], {"layer": r["layer"], "clean": 0, "noisy": 0, "other": 0})
-            key = "noisy" if r["is_noisy"] is True else "clean" if r["is_noisy"] is False else "other"
-            entry[key] += r["steps"]
-        totals = {k: sum(e[k] for e in layers.values()) for k in ("clean", "noisy", "other")}
-        columns = [Column("layer", justify="left", wrap=False), Column("clean targets", "d"), Column("share", ".1%"), Column("noisy targets", "d"), Column("share", ".1%")]
-        with_other = totals["other"] > 0
-        if with_other:
-            columns += [Column("unlabelled", "d"), Column("share", ".1%")]
-        table_rows = []
-        for index, e in sorted(layers.items()):
-            row = [e["layer"], e["clean"], ratio(e["clean"], totals["clean"]), e["noisy"], ratio(e["noisy"], totals["noisy"])]
-            if with_other:
-                row += [e["other"], ratio(e["other"], totals["other"])]
-            table_rows.append(row)
-        blocks.append(
-            Table(
-                columns,
-                table_rows,
-                title="where the zeroed neurons sit, by layer",
-                caption="neurons zeroed for examples that flipped (examples that hit the cap are left out)" if has_flips else "every zeroing step",
-            )
-        )
     return Section("flipping", "Neuron flipping", blocks, ("neuron_flips", "neuron_flip_steps"))
 
 

@@ -68,30 +68,7 @@ def full_run(tmp_path_factory):
                 "cosine_paper": [cos[epoch] - 0.1] * 4,
             },
         )
-    writer.write(
-        "neuron_flips",
-        {
-            "example": [0, 1, 2, 3, 4, 5],
-            "is_noisy": [True, True, True, False, False, False],
-            "flipped": [True, True, True, True, True, False],
-            "neurons_to_flip": [1, 2, 3, 7, 9, None],
-            "new_pred": [0, 1, 2, 3, 0, 1],
-            "clean_acc_after": [0.9] * 6,
-            "noisy_acc_after": [0.8] * 6,
-            "test_acc_after": [0.7] * 6,
-        },
-    )
-    writer.write(
-        "neuron_flip_steps",
-        {
-            "example": [0, 1, 1, 3, 3, 3, 5],
-            "step": [0, 0, 1, 0, 1, 2, 0],
-            "layer_index": [1, 1, 2, 0, 1, 3, 0],
-            "layer": ["conv2", "conv2", "conv3", "conv1", "conv2", "fc", "conv1"],
-            "unit": [4, 5, 6, 7, 8, 9, 10],
-            "score": [0.1] * 7,
-        },
-    )
+    write_flip_parts(home, run_id)
     writer.write(
         "etd_evals",
         {
@@ -109,6 +86,57 @@ def full_run(tmp_path_factory):
     writer.declare_table("myplugin_stats", pa.schema([("example", pa.int64()), ("score", pa.float64())]))
     writer.write("myplugin_stats", {"example": [1, 2, 3], "score": [0.1, 0.2, 0.3]})
     return home, run_id
+
+
+def write_part(home, run_id, table, columns):
+    """A part written as is (with run_id): neuron_flipping's newer columns need no schema here."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = len(next(iter(columns.values())))
+    folder = home.run_dir(run_id) / table
+    folder.mkdir(parents=True, exist_ok=True)
+    number = len(list(folder.glob("part-*.parquet"))) + 1
+    pq.write_table(pa.table({"run_id": [run_id] * n, **columns}), folder / f"part-{number:06d}.parquet")
+
+
+# noisy 0, 1, 2 flip with 1, 2, 3 edits and 6 was never memorized (skipped); clean 3, 4 flip
+# with 7 and 9, clean 5 hits the cap. Test accuracy before is 0.90 for every target.
+FLIP_STEPS = {0: ["conv2"], 1: ["conv2", "conv3"], 2: ["conv1", "conv2", "fc"], 3: ["conv1"] * 4 + ["conv3"] * 3, 4: ["conv2"] * 9, 5: ["conv1"] * 3}
+
+
+def write_flip_parts(home, run_id):
+    examples = [0, 1, 2, 6, 3, 4, 5]
+    status = ["flipped", "flipped", "flipped", "not_memorized", "flipped", "flipped", "not_flipped"]
+    write_part(home, run_id, "neuron_flips", {
+        "example": examples,
+        "is_noisy": [True, True, True, True, False, False, False],
+        "status": status,
+        "candidates": ["parameters"] * 7,
+        "flipped": [s == "flipped" for s in status],
+        "neurons_to_flip": [1, 2, 3, None, 7, 9, None],
+        "new_pred": [0, 1, 2, None, 3, 0, 1],
+        "clean_acc_before": [0.95] * 7,
+        "noisy_acc_before": [0.99] * 7,
+        "test_acc_before": [0.90] * 7,
+        "clean_acc_after": [0.95, 0.94, 0.93, None, 0.85, 0.80, 0.75],
+        "noisy_acc_after": [0.98, 0.97, 0.96, None, 0.9, 0.8, 0.7],
+        "test_acc_after": [0.89, 0.88, 0.87, None, 0.80, 0.75, 0.70],
+    })
+    ids = [e for e, layers in FLIP_STEPS.items() for _ in layers]
+    layers = [layer for e, ls in FLIP_STEPS.items() for layer in ls]
+    index = {"conv1": 0, "conv2": 1, "conv3": 2, "fc": 3}
+    write_part(home, run_id, "neuron_flip_steps", {
+        "example": ids,
+        "step": [i for e, ls in FLIP_STEPS.items() for i in range(len(ls))],
+        "layer_index": [index[l] for l in layers],
+        "layer": layers,
+        "unit": list(range(len(ids))),
+        "score": [0.1] * len(ids),
+        "parameter": [f"{l}.weight" for l in layers],
+        "kind": ["weight" if l == "fc" else "conv_filter" for l in layers],
+        "coords": [str(i) for i in range(len(ids))],
+    })
 
 
 def report(*args: str):
@@ -142,9 +170,9 @@ def test_report_shows_every_section(full_run):
     assert "init" in out and "ep 1" in out and "final" in out
     # retraining: 2 epochs for conv2 and fc only
     assert "conv2" in out and "fc" in out
-    # neuron flipping: noisy median 2, clean median 8 over the flipped, 1 of 3 clean not flipped
-    assert "2.0" in out and "8.0" in out and "33.3%" in out
-    assert "not flipped" in out and "where the zeroed neurons sit" in out
+    # neuron flipping over counted targets: noisy median 2, clean median 8; one noisy skipped
+    assert "skipped 1 of 4 noisy (not memorized)" in out.lower() and "no neuron count" in out
+    assert "where the zeroed parameters sit, by layer group" in out and "conv_filter" in out
     # ETD: kept before dropped, and the one-line summary
     assert out.index("kept") < out.index("dropped")
     assert "noisy-train 0.987 -> 0.031" in out
@@ -284,3 +312,38 @@ def test_small_plugin_tables_are_printed_in_full(home, make_run):
     result = CliRunner().invoke(app, ["report", "run-with-plugin", "--home", str(home.root), "--no-plots", "--width", "100"])
     assert result.exit_code == 0, result.stderr
     assert "Plugin tables" in result.stdout and "demo_leaderboard" in result.stdout and "0.97" in result.stdout
+
+
+def test_flipping_counts_fitted_targets_with_their_damage(full_run):
+    home, run_id = full_run
+    section = build_report(home, run_id).section("flipping")
+    summary, note = section.blocks[0], section.blocks[1]
+    rows = {r[0]: r for r in summary.rows}
+    # label, n, skipped, counted, flipped, median, mean, min, max, test drop, clean drop
+    assert rows["noisy"][1:5] == [4, 1, 3, 3] and rows["noisy"][5:9] == [2, 2, 1, 3]
+    assert rows["clean"][1:5] == [3, 0, 3, 2] and rows["clean"][5] == 8
+    assert rows["noisy"][9] == pytest.approx(0.02) and rows["noisy"][10] == pytest.approx(0.01)
+    assert rows["clean"][9] == pytest.approx(0.15) and rows["clean"][10] == pytest.approx(0.15)
+    assert "skipped 1 of 4 noisy (not memorized)" in note.text.lower()
+    place = next(b for b in section.blocks if getattr(b, "title", "").startswith("where the zeroed parameters sit"))
+    by_layer = {r[0]: r[1:] for r in place.rows}
+    # flipped targets only: noisy 0, 1, 2 (6 edits), clean 3, 4 (16 edits); clean 5 hit the cap
+    assert by_layer["conv2"][0] == 3 and by_layer["conv2"][1] == pytest.approx(0.5)
+    assert by_layer["fc"][0] == 1 and by_layer["fc"][2] == 0
+    assert by_layer["conv1"][2] == 4 and by_layer["conv2"][2] == 9 and sum(r[4] for r in place.rows) == pytest.approx(1.0)
+
+
+def test_old_flip_parts_read_zero_neuron_targets_as_skipped(home, make_run):
+    """Parts from before ``status``: "flipped with 0 neurons" was a target never fitted."""
+    make_run("old-flips")
+    RunWriter(home, "old-flips").write("neuron_flips", {
+        "example": [0, 1, 2, 3], "is_noisy": [True, True, False, False], "flipped": [True, True, True, False],
+        "neurons_to_flip": [0, 4, 6, None], "new_pred": [1, 2, 3, 4],
+        "clean_acc_after": [0.9] * 4, "noisy_acc_after": [0.9] * 4, "test_acc_after": [0.9] * 4,
+    })
+    section = build_report(home, "old-flips").section("flipping")
+    rows = {r[0]: r for r in section.blocks[0].rows}
+    assert rows["noisy"][1:6] == [2, 1, 1, 1, 4] and rows["clean"][1:6] == [2, 0, 2, 1, 6]
+    assert rows["noisy"][9] is None  # no accuracy before the edit in old parts: damage not measured
+    texts = " ".join(b.text for b in section.blocks if isinstance(b, Note))
+    assert "not memorized" in texts and "Collateral damage not measured" in texts
