@@ -9,7 +9,9 @@ The resolved config is written next to every run as ``config.toml``.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import re
 import tomllib
 import types
 import typing
@@ -251,6 +253,36 @@ def _check_choice(value: str, choices: tuple[str, ...], key: str, source: str) -
         raise ConfigError(f"{source}: '{key}' = {value!r} is not one of: {', '.join(choices)}")
 
 
+#: The largest value each numeric key may take: far beyond any real run, small enough that a
+#: typo (epochs = 1e26, width = 1e6) is an error instead of hours of work or an overflow.
+UPPER_BOUNDS: dict[str, float] = {
+    "seed": 2**63 - 1,  # stored as a 64-bit integer
+    "threads": 1024,
+    "analysis_timeout": 30 * 24 * 3600.0,  # 30 days, in seconds
+    "model.width": 64.0,
+    "data.train_subset": 2**31 - 1,
+    "data.test_subset": 2**31 - 1,
+    "train.epochs": 100_000,
+    "train.batch_size": 2**20,
+    "train.eval_batch_size": 2**20,
+    "train.checkpoint_every": 100_000,
+}
+#: The smallest, where the checks in validate() do not say it already.
+LOWER_BOUNDS: dict[str, float] = {"seed": 0}
+
+
+def _check_upper_bounds(cfg: RunConfig, source: str) -> None:
+    for key, high in UPPER_BOUNDS.items():
+        value: Any = cfg
+        for part in key.split("."):
+            value = getattr(value, part)
+        low = LOWER_BOUNDS.get(key)
+        if value > high or (low is not None and value < low):
+            floor = low if low is not None else "0" if key in ("threads", "analysis_timeout") or "subset" in key else None
+            allowed = f"[{floor}, {high:g}]" if floor is not None else f"(0, {high:g}]" if isinstance(high, float) else f"[1, {high}]"
+            raise ConfigError(f"{source}: '{key}' = {value:g} is out of range; allowed: {allowed}")
+
+
 def validate(cfg: RunConfig, source: str = "config") -> RunConfig:
     """Range checks that do not need the plugin registry."""
     _check_choice(cfg.device, DEVICES, "device", source)
@@ -272,6 +304,7 @@ def validate(cfg: RunConfig, source: str = "config") -> RunConfig:
             raise ConfigError(f"{source}: '{key}' = {value} must be 0 (all) or a positive count")
     if cfg.analysis_timeout < 0:
         raise ConfigError(f"{source}: 'analysis_timeout' = {cfg.analysis_timeout} must be 0 (no limit) or a number of seconds")
+    _check_upper_bounds(cfg, source)
     if cfg.train.lr <= 0:
         raise ConfigError(f"{source}: 'train.lr' = {cfg.train.lr} must be positive")
     if not 0.0 <= cfg.train.warmup_fraction < 1.0:
@@ -310,6 +343,9 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw.strip()
+    except RecursionError:
+        raise ConfigError(f"--set {key}=...: the value is nested too deeply (at most {MAX_CONFIG_DEPTH} levels)") from None
+    _check_depth(value, f"--set {key}", 1 + key.count("."), key)
     return key.split("."), value
 
 
@@ -354,18 +390,57 @@ def resolve_config_path(path: str | Path) -> Path:
                       f"samples: {', '.join(samples)} (see 'memscope samples')")
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a config is a few hundred bytes; anything this big is a mistake
+MAX_CONFIG_DEPTH = 8  # [analysis.<name>] options with a table value are 3 deep
+
+
 def read_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML file: a regular file (never a FIFO or a device, which could block or never
+    end) of at most MAX_CONFIG_BYTES, nested at most MAX_CONFIG_DEPTH deep."""
+    import os
+    import stat
+
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # opening a FIFO must not wait for a writer
+        try:
+            info = os.fstat(fd)
+            if stat.S_ISDIR(info.st_mode):
+                raise IsADirectoryError(path)
+            if not stat.S_ISREG(info.st_mode):
+                raise ConfigError(f"cannot read config file {path}: not a regular file (a pipe or a device); give a .toml file")
+            if info.st_size > MAX_CONFIG_BYTES:
+                raise ConfigError(f"cannot read config file {path}: {info.st_size} bytes is more than the {MAX_CONFIG_BYTES} a config may have")
+            with os.fdopen(fd, "rb", closefd=False) as stream:
+                raw = stream.read(MAX_CONFIG_BYTES + 1)
+        finally:
+            os.close(fd)
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path} (see 'memscope samples' for examples)") from None
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.__class__.__name__}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
     try:
-        return tomllib.loads(text)
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: values are nested too deeply (at most {MAX_CONFIG_DEPTH} levels)") from None
+    _check_depth(data, str(path))
+    return data
+
+
+def _check_depth(value: Any, source: str, depth: int = 0, key: str = "") -> None:
+    if depth > MAX_CONFIG_DEPTH:
+        raise ConfigError(f"{source}: '{key}' is nested too deeply (at most {MAX_CONFIG_DEPTH} levels of tables and lists)")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_depth(v, source, depth + 1, f"{key}.{k}" if key else str(k))
+    elif isinstance(value, list):
+        for v in value:
+            _check_depth(v, source, depth + 1, key)
 
 
 def override_for(key: str, overrides: list[str] | tuple[str, ...]) -> str | None:
@@ -400,6 +475,11 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
         path = resolve_config_path(path)
     data = read_toml(path) if path is not None else {}
     source = str(path) if path is not None else "config"
+    if path is not None and not data:  # an empty file is more likely a mistake than a wish for the defaults
+        raise ConfigError(
+            f"{source}: the config file sets nothing (it is empty or only comments); set at least one key, "
+            "e.g. [train] epochs = 10, or start from a sample config (memscope samples)"
+        )
     return config_from_dict(apply_overrides(data, overrides), source, overrides)
 
 
@@ -424,7 +504,7 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+        return _toml_string(value)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
@@ -434,8 +514,19 @@ def _toml_value(value: Any) -> str:
     return _toml_value(str(value))
 
 
+def _toml_string(text: str) -> str:
+    """A TOML basic string. JSON's escapes are TOML escapes; TOML also wants DEL escaped.
+    A lone surrogate cannot be written as UTF-8 (nor escaped in TOML): an error."""
+    if any("\ud800" <= ch <= "\udfff" for ch in text):
+        raise ConfigError(f"TOML cannot hold the string {text!r}: it has a lone surrogate")
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
 def _toml_key(key: str) -> str:
-    return key if key.replace("_", "").replace("-", "").isalnum() else _toml_value(key)
+    return key if _BARE_KEY.fullmatch(key) else _toml_string(key)
 
 
 def dict_to_toml(data: dict[str, Any]) -> str:
