@@ -206,14 +206,26 @@ def show_value(value: Any) -> str:
     return str(value)
 
 
+#: Config keys whose value is a set written as a list: their order does not change the run.
+UNORDERED_KEYS = frozenset({"analyses"})
+
+
 def config_diff(home: Home, run_ids: list[str]) -> list[tuple[str, list[str]]]:
-    """The config keys whose values differ between the runs: (key, value per run)."""
+    """The config keys whose values differ between the runs: (key, value per run).
+
+    ``analyses`` lists the same analyses in any order (the CLI keeps the file's order, the
+    app's form its own), so two runs differ there only when the sets differ.
+    """
     flats = [flatten(read_config(home, run_id)) for run_id in run_ids]
     keys = sorted({k for flat in flats for k in flat})
     rows = []
     for key in keys:
         values = [show_value(flat.get(key)) if key in flat else "(default)" for flat in flats]
-        if len(set(values)) > 1:
+        compared = values
+        if key in UNORDERED_KEYS:
+            compared = [show_value(sorted(map(str, flat[key]))) if isinstance(flat.get(key), list) else v
+                        for flat, v in zip(flats, values)]
+        if len(set(compared)) > 1:
             rows.append((key, values))
     return rows
 

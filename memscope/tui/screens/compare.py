@@ -10,10 +10,9 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Label, Select
+from textual.widgets import DataTable, Footer, Label, Select, Static
 
 from memscope.tui import data
-from memscope.tui.screens.runs import short_id
 from memscope.tui.widgets.plots import LinePlot, Series
 
 METRICS = (
@@ -26,8 +25,16 @@ METRICS = (
 )
 
 
+def clip(text: str, width: int, keep_end: bool = False) -> str:
+    """``text`` in ``width`` cells, its end (or its start) replaced by '…' when it is longer."""
+    if len(text) <= width:
+        return text
+    return "…" + text[len(text) - width + 1:] if keep_end else text[: max(0, width - 1)] + "…"
+
+
 class CompareScreen(Screen):
     HELP_TITLE = "Compare runs"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("m", "next_metric", "Next metric"),
@@ -42,9 +49,14 @@ class CompareScreen(Screen):
     def __init__(self, run_ids: list[str]) -> None:
         super().__init__()
         self.run_ids = run_ids
+        self.diff: list[tuple[str, list[str]]] | None = None
 
     def compose(self) -> ComposeResult:
         yield Label(f"Comparing {len(self.run_ids)} runs  (escape: back)", classes="screen-title")
+        # The runs are named once here and by number (#1, #2, ...) in the table and the plot,
+        # so every run's column fits at 80 columns.
+        yield Static("\n".join(f"#{i + 1} {run_id}" for i, run_id in enumerate(self.run_ids)),
+                     id="compare-runs", markup=False)
         with Horizontal(id="compare-body"):
             with Vertical(id="compare-left"):
                 yield Label("config keys that differ", classes="panel-title")
@@ -65,23 +77,38 @@ class CompareScreen(Screen):
         self.post_message(self.ComparisonLoaded(diff, curves, metric))
 
     def on_compare_screen_comparison_loaded(self, message: ComparisonLoaded) -> None:
-        table = self.query_one("#compare-diff", DataTable)
-        table.clear(columns=True)
-        table.add_column("key", key="key")
-        for i, run_id in enumerate(self.run_ids):
-            table.add_column(f"#{i + 1} {short_id(run_id)}", key=run_id)
-        for key, values in message.diff:
-            table.add_row(key, *values)
-        if not message.diff:
-            table.add_row("(the configs are identical)", *["" for _ in self.run_ids])
+        self.diff = message.diff
+        self.draw_diff()
         label = dict((v, k) for k, v in METRICS).get(message.metric, message.metric)
         series = [
-            Series(f"#{i + 1} {short_id(r)}", list(range(1, len(message.curves.get(r, [])) + 1)), message.curves.get(r, []), f"c{i}")
+            Series(f"#{i + 1}", list(range(1, len(message.curves.get(r, [])) + 1)), message.curves.get(r, []), f"c{i}")
             for i, r in enumerate(self.run_ids)
         ]
         plot = self.query_one("#compare-plot", LinePlot)
         plot.ylim = (0, 1) if message.metric.endswith("_acc") else None
         plot.show(series, title=label)
+
+    def draw_diff(self) -> None:
+        """The differing keys, every run's column fitted into the table's width."""
+        table = self.query_one("#compare-diff", DataTable)
+        if not table.size.width:  # not laid out yet
+            self.call_after_refresh(self.draw_diff)
+            return
+        table.clear(columns=True)
+        rows = self.diff or [("(the configs are identical)", ["" for _ in self.run_ids])]
+        available = table.size.width - 2  # room for a scrollbar
+        key_width = min(max(16, int(available * 0.4)), max(len("key"), *(len(key) for key, _ in rows)))
+        per_run = max(6, (available - key_width - 2) // len(self.run_ids) - 2)  # 2: cell padding
+        table.add_column("key", key="key", width=key_width)
+        for i, run_id in enumerate(self.run_ids):
+            table.add_column(f"#{i + 1}", key=run_id, width=per_run)
+        for key, values in rows:
+            # a long key keeps its end: 'analysis.neuron_flipping.num_targets' -> '…flipping.num_targets'
+            table.add_row(clip(key, key_width, keep_end=True), *[clip(v, per_run) for v in values])
+
+    def on_resize(self) -> None:
+        if self.diff is not None:
+            self.call_after_refresh(self.draw_diff)
 
     @on(Select.Changed, "#compare-metric")
     def _metric(self, event: Select.Changed) -> None:
