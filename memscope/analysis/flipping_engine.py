@@ -58,6 +58,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -97,6 +98,43 @@ def candidate_sites(model: nn.Module, groups: Sequence[LayerGroup], layers: Sequ
         group_offset[group.name] = start + units
         offset += units
     return sites
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Where one step's edit sits: a row of ``neuron_flip_steps`` without its example and step."""
+
+    layer_index: int
+    layer: str
+    module: str  # path of the edited module
+    unit: int  # units mode: the unit in its group; parameters mode: a filter's channel, else the flat element index
+    kind: str  # unit | conv_filter | weight | bias | norm_weight | norm_bias
+    parameter: str | None = None  # the zeroed named parameter (parameters mode)
+    coords: tuple[int, ...] | None = None  # the element's coordinates in the parameter (parameters mode)
+
+
+class UnitCandidates:
+    """Whole output units of the neuron modules (the ``units`` option): the edit zeroes a
+    conv's output channel or a linear's output unit (its weights and bias)."""
+
+    mode = "units"
+
+    def __init__(self, sites: Sequence[Site]):
+        self.sites = list(sites)
+        self.size = sum(s.units for s in self.sites)
+        self.skipped: list[str] = []
+
+    def describe(self, index: int) -> Edit:
+        for site in self.sites:
+            if index < site.offset + site.units:
+                return Edit(site.layer_index, site.layer, site.path, site.group_offset + index - site.offset, "unit")
+        raise IndexError(index)
+
+    def layers(self) -> set[str]:
+        return {s.layer for s in self.sites}
+
+    def masks(self) -> UnitMasks:
+        return UnitMasks(self.sites)
 
 
 @dataclass(frozen=True)
@@ -322,9 +360,14 @@ class FlipResult:
     flipped: bool = False
     neurons_to_flip: int | None = None
     new_pred: int = -1
-    steps: list[tuple[int, int, float]] = field(default_factory=list)  # (site index, unit in site, score)
-    stop_reason: str = ""  # flipped | cap | no_positive_score
-    correct: dict[str, int] = field(default_factory=dict)  # collateral: correct count per eval split
+    steps: list[tuple[int, float]] = field(default_factory=list)  # (candidate index, score): ``candidates.describe(index)``
+    stop_reason: str = ""  # flipped | cap | no_positive_score | unfitted (not predicted as its label at the start: never searched)
+    correct: dict[str, int] = field(default_factory=dict)  # collateral: correct count per eval split (empty when unfitted)
+
+    @property
+    def searched(self) -> bool:
+        """The target was fitted at the start, so its search counts."""
+        return self.stop_reason != "unfitted"
 
 
 @dataclass(eq=False)
@@ -334,6 +377,7 @@ class _Target:
     inputs: Tensor  # (copies or 1, B + 1, ...)
     zeroed: Tensor  # (U,) bool, on the CPU (one copy to the device per step, not one write per unit)
     done: bool = False
+    checked: bool = False  # the first stop test (is it fitted at all?) has run
 
 
 class FlipEngine:
@@ -342,7 +386,7 @@ class FlipEngine:
     def __init__(
         self,
         model: nn.Module,
-        sites: Sequence[Site],
+        candidates: UnitCandidates | Any | Sequence[Site],
         x_train: Tensor,
         y_train: Tensor,
         settings: FlipSettings,
@@ -351,11 +395,13 @@ class FlipEngine:
         progress: Callable[[str], None] | None = None,
         progress_every_s: float = 10.0,
     ):
-        if not sites:
-            raise ValueError("neuron flipping: no candidate units (the chosen layers have no neuron modules)")
+        if isinstance(candidates, (list, tuple)):
+            candidates = UnitCandidates(candidates)
+        if not candidates.size:
+            raise ValueError(f"neuron flipping: no candidates ({candidates.mode}) in the chosen layers")
         self.model = model
-        self.sites = list(sites)
-        self.num_units = sum(s.units for s in self.sites)
+        self.candidates = candidates  # UnitCandidates or flipping_parameters.ParameterCandidates
+        self.num_units = candidates.size
         self.x_train = x_train
         self.y_train = y_train
         self.settings = settings
@@ -370,6 +416,7 @@ class FlipEngine:
         self.forwards = 0  # forward passes run (for benchmarks)
         self.columns = self.batch  # batch examples per pass (fewer when one target exceeds chunk_examples)
         self._collateral: dict[bytes, dict[str, int]] = {}  # edit (zeroed units) -> correct counts per eval split
+        self.before: dict[str, int] = {}  # the unedited model's correct counts per eval split (set by run)
         self.chunk_examples = settings.chunk_examples
 
     # ------------------------------------------------------------------ public
@@ -393,9 +440,12 @@ class FlipEngine:
             # A pass holds whole targets when one fits; otherwise one target, a slice of its batch.
             self.columns = min(self.batch, max(1, self.chunk_examples // copies))
             per_chunk = max(1, self.chunk_examples // (copies * self.batch)) if self.columns == self.batch else 1
-            with UnitMasks(self.sites) as masks:
+            with self.candidates.masks() as masks:
                 if len(positions):
                     masks.probe(self.model, self.x_train[0].to(self.dtype))
+                unedited = torch.zeros(self.num_units, dtype=torch.bool)
+                self.before = self._correct_counts(masks, unedited.unsqueeze(0))[0]
+                self._collateral[unedited.numpy().tobytes()] = self.before
                 while pending or active:
                     while len(active) < s.batch_targets and pending:
                         k = pending.popleft()
@@ -416,10 +466,9 @@ class FlipEngine:
             self.model.train(was_training)
         return [r for r in results if r is not None]
 
-    def site_unit(self, site_index: int, unit: int) -> tuple[int, str, int]:
-        """(layer_index, layer, unit within the layer group) of a step's unit."""
-        site = self.sites[site_index]
-        return site.layer_index, site.layer, site.group_offset + unit
+    def describe(self, index: int) -> Edit:
+        """Where a step's candidate sits (layer group, module, parameter, unit, coordinates)."""
+        return self.candidates.describe(index)
 
     # ------------------------------------------------------------------ steps
 
@@ -435,12 +484,6 @@ class FlipEngine:
             inputs=inputs.to(self.dtype),
             zeroed=torch.zeros(self.num_units, dtype=torch.bool),
         )
-
-    def _locate(self, flat: int) -> tuple[int, int]:
-        for i, site in enumerate(self.sites):
-            if flat < site.offset + site.units:
-                return i, flat - site.offset
-        raise IndexError(flat)
 
     def _stop_test(self, masks: UnitMasks, chunk: list[_Target]) -> list[int]:
         """The targets' robust predictions under their current edits, from their own rows only.
@@ -465,7 +508,10 @@ class FlipEngine:
         going: list[_Target] = []
         for tg, pred in zip(chunk, self._stop_test(masks, chunk)):
             r = tg.result
-            if pred != int(tg.labels[0]):
+            first, tg.checked = not tg.checked, True
+            if first and pred != int(tg.labels[0]):  # never fitted (memorized): nothing to flip
+                r.new_pred, r.stop_reason, tg.done = int(pred), "unfitted", True
+            elif pred != int(tg.labels[0]):
                 r.flipped, r.neurons_to_flip, r.new_pred, r.stop_reason = True, len(r.steps), int(pred), "flipped"
                 tg.done = True
             elif len(r.steps) >= cap:
@@ -508,8 +554,7 @@ class FlipEngine:
             if not b > 0:
                 tg.result.stop_reason, tg.done = "no_positive_score", True
                 continue
-            site, unit = self._locate(int(i))
-            tg.result.steps.append((site, unit, float(b)))
+            tg.result.steps.append((int(i), float(b)))
             tg.zeroed[int(i)] = True
 
     def _evaluate(self, masks: UnitMasks, finished: list[_Target]) -> None:
@@ -520,6 +565,8 @@ class FlipEngine:
         """
         edits: dict[bytes, list[_Target]] = {}
         for tg in finished:
+            if not tg.result.searched:
+                continue  # no edit was made: its row keeps only the unedited model's accuracies
             key = tg.zeroed.numpy().tobytes()
             if key in self._collateral:
                 tg.result.correct = dict(self._collateral[key])

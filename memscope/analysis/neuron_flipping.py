@@ -49,6 +49,7 @@ from memscope.errors import ConfigError
 from memscope.store.schemas import CORE_TABLES
 
 METRIC = "neurons_to_flip"
+CANDIDATES = ("parameters", "units")
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,8 @@ class NeuronFlippingOptions:
     eval_noisy: int = 500  # fixed sample of noisy training examples for the collateral damage (observed labels)
     eval_clean: int = 500  # fixed sample of clean training examples for the collateral damage
     eval_test: int = 500  # fixed sample of test examples for the collateral damage
-    layers: tuple[str, ...] = ()  # candidate layer groups whose units may be zeroed; empty = all groups
+    candidates: str = "parameters"  # what an edit zeroes: "parameters" (the authors': a conv filter, or one element of any other parameter) | "units" (a whole conv channel or linear unit)
+    layers: tuple[str, ...] = ()  # candidate layer groups whose parameters (or units) may be zeroed; empty = all groups
     batch_targets: int = 64  # targets searched together (device memory: batch_targets x copies x (B + 1) inputs)
     chunk_examples: int = 0  # most examples in one forward pass (whole targets when they fit, else slices of one target's batch); 0 = automatic: activations in 40% of free GPU memory, 96 MiB on CPU
     target_stream: str = "flip_targets"  # named random stream that draws the targets
@@ -77,6 +79,8 @@ class NeuronFlippingOptions:
 
 def range_problem(o: NeuronFlippingOptions) -> str:
     """The first out-of-range option, as a message ('' when all are fine)."""
+    if o.candidates not in CANDIDATES:
+        return f"candidates = {o.candidates!r} must be one of {', '.join(map(repr, CANDIDATES))}"
     if o.max_neurons < 1:
         return f"max_neurons = {o.max_neurons} must be at least 1"
     if o.reference_batch < 1:
@@ -144,11 +148,16 @@ class NeuronFlipping(Analysis):
                     f"'{ctx.config.model.name}'; layers: {', '.join(names)}"
                 )
         chosen = [g for g in ctx.groups if not o.layers or g.name in o.layers]
-        if not any(g.neuron_modules for g in chosen):
+        if o.candidates == "units" and not any(g.neuron_modules for g in chosen):
             raise ConfigError("analysis.neuron_flipping.layers: the chosen layers have no neuron modules (no units to zero)")
+        if o.candidates == "parameters" and not make_candidates(ctx, o).size:
+            raise ConfigError(
+                "analysis.neuron_flipping.layers: the chosen layers have no parameter a flip can zero (conv, linear "
+                "or norm weights and biases); choose other layers or candidates = \"units\""
+            )
 
     def run(self, ctx: Any) -> None:
-        from memscope.analysis.flipping_engine import FlipEngine, FlipSettings, candidate_sites
+        from memscope.analysis.flipping_engine import FlipEngine, FlipSettings
         from memscope.train.etd_masks import kept_mode
 
         o = self.options
@@ -165,12 +174,13 @@ class NeuronFlipping(Analysis):
             max_neurons=o.max_neurons, batch_targets=o.batch_targets, chunk_examples=o.chunk_examples,
             reference_stream=o.reference_stream,
         )
-        sites = candidate_sites(ctx.model, ctx.groups, o.layers)
-        engine = FlipEngine(ctx.model, sites, data.x_train, data.y_train, settings, ctx.torch_generator, eval_sets, progress=ctx.progress)
+        candidates = make_candidates(ctx, o)
+        engine = FlipEngine(ctx.model, candidates, data.x_train, data.y_train, settings, ctx.torch_generator, eval_sets, progress=ctx.progress)
         ids = ctx.example_ids(positions)
         ctx.progress(
             f"{len(positions)} targets ({int(prepared.is_noisy[positions].sum())} noisy), "
-            f"{engine.num_units} candidate units in {len({s.layer for s in sites})} layers"
+            f"{engine.num_units} candidate {o.candidates} in {len(candidates.layers())} layers"
+            + (f"; not editable per target, left out: {', '.join(candidates.skipped)}" if candidates.skipped else "")
         )
         with kept_mode(getattr(ctx, "etd", None)):
             results = engine.run(positions.tolist(), ids.tolist())
@@ -179,54 +189,82 @@ class NeuronFlipping(Analysis):
     def _write(self, ctx: Any, engine: Any, results: list, eval_sizes: dict[str, int]) -> None:
         is_noisy = ctx.prepared.is_noisy
         results = sorted(results, key=lambda r: r.example)
+        noisy = [bool(is_noisy[r.position]) for r in results]
 
-        def acc(r: Any, split: str) -> float | None:
-            return r.correct[split] / eval_sizes[split] if eval_sizes.get(split) else None
+        def acc(correct: dict[str, int], split: str) -> float | None:
+            return correct[split] / eval_sizes[split] if eval_sizes.get(split) and split in correct else None
 
-        ctx.write(
-            "neuron_flips",
-            {
-                "example": [r.example for r in results],
-                "is_noisy": [bool(is_noisy[r.position]) for r in results],
-                "flipped": [r.flipped for r in results],
-                "neurons_to_flip": [r.neurons_to_flip for r in results],
-                "new_pred": [r.new_pred for r in results],
-                "clean_acc_after": [acc(r, "clean") for r in results],
-                "noisy_acc_after": [acc(r, "noisy") for r in results],
-                "test_acc_after": [acc(r, "test") for r in results],
-            },
-        )
-        steps: dict[str, list] = {k: [] for k in ("example", "step", "layer_index", "layer", "unit", "score", "module")}
+        columns: dict[str, list] = {
+            "example": [r.example for r in results],
+            "is_noisy": noisy,
+            "flipped": [r.flipped for r in results],
+            "neurons_to_flip": [r.neurons_to_flip for r in results],
+            "new_pred": [r.new_pred for r in results],
+        }
+        for split in ("clean", "noisy", "test"):
+            columns[f"{split}_acc_after"] = [acc(r.correct, split) for r in results]
+        columns["status"] = [status(r, n) for r, n in zip(results, noisy)]
+        columns["candidates"] = [self.options.candidates] * len(results)
+        for split in ("clean", "noisy", "test"):
+            columns[f"{split}_acc_before"] = [acc(engine.before, split)] * len(results)
+        ctx.write("neuron_flips", columns)
+        keys = ("example", "step", "layer_index", "layer", "unit", "score", "module", "parameter", "kind", "coords")
+        steps: dict[str, list] = {k: [] for k in keys}
         for r in results:
-            for n, (site, unit, score) in enumerate(r.steps, start=1):
-                layer_index, layer, group_unit = engine.site_unit(site, unit)
-                module = engine.sites[site].path
-                for key, value in zip(steps, (r.example, n, layer_index, layer, group_unit, score, module), strict=True):
+            for n, (index, score) in enumerate(r.steps, start=1):
+                e = engine.describe(index)
+                coords = list(e.coords) if e.coords is not None else None
+                values = (r.example, n, e.layer_index, e.layer, e.unit, score, e.module, e.parameter, e.kind, coords)
+                for key, value in zip(keys, values, strict=True):
                     steps[key].append(value)
         ctx.write("neuron_flip_steps", steps)
+        counted = [r for r in results if r.searched]
         cap = self.options.max_neurons
         ctx.write(
             "example_scores",
             {
-                "analysis": [self.name] * len(results),
-                "example": [r.example for r in results],
-                "metric": [METRIC] * len(results),
-                "value": [float(r.neurons_to_flip if r.flipped else cap + 1) for r in results],
+                "analysis": [self.name] * len(counted),
+                "example": [r.example for r in counted],
+                "metric": [METRIC] * len(counted),
+                "value": [float(r.neurons_to_flip if r.flipped else cap + 1) for r in counted],
             },
         )
         ctx.progress(summary(results, is_noisy))
 
 
+def status(result: Any, noisy: bool) -> str:
+    """flipped | not_flipped | not_memorized (noisy, not fitted at the start) | not_fitted (clean)."""
+    if not result.searched:
+        return "not_memorized" if noisy else "not_fitted"
+    return "flipped" if result.flipped else "not_flipped"
+
+
+def make_candidates(ctx: Any, o: NeuronFlippingOptions) -> Any:
+    """The candidate set the options ask for, on the run's model and groups."""
+    if o.candidates == "units":
+        from memscope.analysis.flipping_engine import UnitCandidates, candidate_sites
+
+        return UnitCandidates(candidate_sites(ctx.model, ctx.groups, o.layers))
+    from memscope.analysis.flipping_parameters import ParameterCandidates
+
+    return ParameterCandidates(ctx.model, ctx.groups, o.layers)
+
+
 def summary(results: list, is_noisy: np.ndarray) -> str:
-    """One line: flipped share and median neurons-to-flip, noisy vs clean."""
+    """One line: over the counted (fitted) targets, flipped share and median edits, noisy vs clean."""
     parts = []
-    for label, want in (("noisy", True), ("clean", False)):
+    for label, want, reason in (("noisy", True, "not memorized"), ("clean", False, "not fitted")):
         group = [r for r in results if bool(is_noisy[r.position]) == want]
         if not group:
             continue
-        counts = [r.neurons_to_flip for r in group if r.flipped]
+        counted = [r for r in group if r.searched]
+        counts = [r.neurons_to_flip for r in counted if r.flipped]
         median = f"{float(np.median(counts)):g}" if counts else "-"
-        parts.append(f"{label}: {len(counts)}/{len(group)} flipped, median {median} units")
+        skipped = len(group) - len(counted)
+        parts.append(
+            f"{label}: {len(counts)}/{len(counted)} flipped, median {median} edits"
+            + (f" ({skipped} skipped: {reason})" if skipped else "")
+        )
     return "; ".join(parts) or "no targets"
 
 

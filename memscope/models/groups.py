@@ -211,3 +211,14 @@ class FixedLayerGroups:
 
     def __call__(self) -> list[LayerGroup]:
         return list(self.groups)
+
+
+def owned_parameters(model: nn.Module, groups: list[LayerGroup]) -> list[tuple[LayerGroup, str, nn.Parameter]]:
+    """(group, qualified name, parameter) for every parameter of ``groups``, in the model's
+    parameter order (not the groups' order)."""
+    out = []
+    for name, p in model.named_parameters():
+        owner = next((g for g in groups if _owns(g, name)), None)
+        if owner is not None:
+            out.append((owner, name, p))
+    return out

@@ -32,6 +32,7 @@ from memscope.analysis.flipping_engine import (
     objective,
     robust_logits,
 )
+from memscope.analysis.flipping_parameters import ParameterCandidates
 from memscope.analysis.neuron_flipping import NeuronFlipping, NeuronFlippingOptions, sample_eval, sample_targets
 from memscope.config import load_config
 from memscope.errors import ConfigError
@@ -71,22 +72,57 @@ def generator_factory(seed: int):
 
 # --------------------------------------------------------------------------- the naive reference
 
+NORMS = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm)
 
-def naive_flip(model, groups, layers, x_train, y_train, position, example, make_generator, o, eval_sets):
-    """One target, literally: zero weights in a deepcopy, score by autograd on the weights.
 
-    Returns (neurons_to_flip or None, flipped, new_pred, [(layer_index, layer, unit, score)],
-    {split: correct count}).
-    """
-    m = copy.deepcopy(model).eval()
-    chosen = [(i, g) for i, g in enumerate(groups) if not layers or g.name in layers]
-    modules = []  # (layer_index, layer, unit offset within the group, module)
-    for i, g in chosen:
+def _chosen(groups, layers):
+    return [(i, g) for i, g in enumerate(groups) if not layers or g.name in layers]
+
+
+def _unit_candidates(m, groups, layers):
+    """Units mode: [(layer_index, layer, unit in group, module path, module)] in group order."""
+    out = []
+    for i, g in _chosen(groups, layers):
         offset = 0
         for path in g.neuron_modules:
             mod = m.get_submodule(path)
-            modules.append((i, g.name, offset, mod))
+            out.extend((i, g.name, offset + u, path, mod, u) for u in range(mod.weight.shape[0]))
             offset += mod.weight.shape[0]
+    return out
+
+
+def _parameter_candidates(m, groups, layers):
+    """Parameters mode, as in the authors' code: every named parameter of the chosen groups, in
+    ``named_parameters`` order; a 4-D conv weight by output channel, anything else by element."""
+    chosen = _chosen(groups, layers)
+    out = []
+    for name, p in m.named_parameters():
+        owner = next(((i, g) for i, g in chosen if name in g.parameters or any(name.startswith(x + ".") for x in g.modules)), None)
+        if owner is None:
+            continue
+        path, _, attr = name.rpartition(".")
+        mod = m.get_submodule(path)
+        if isinstance(mod, NORMS):
+            kind = f"norm_{attr}"
+        elif isinstance(mod, nn.Conv2d) and attr == "weight":
+            kind = "conv_filter"
+        else:
+            kind = attr
+        count = p.shape[0] if kind == "conv_filter" else p.numel()
+        for u in range(count):
+            coords = (u,) if kind == "conv_filter" else tuple(int(c) for c in np.unravel_index(u, tuple(p.shape)))
+            out.append((owner[0], owner[1].name, name, path, kind, p, u, coords))
+    return out
+
+
+def naive_flip(model, groups, layers, x_train, y_train, position, example, make_generator, o, eval_sets, candidates="units"):
+    """One target, literally: zero weights in a deepcopy, score by autograd on the weights.
+
+    Returns (neurons_to_flip or None, flipped, new_pred, [(edit..., score)], {split: correct
+    count}, stop reason); an edit is (layer_index, layer, module, unit, kind, parameter, coords)
+    as ``FlipEngine.describe`` gives it.
+    """
+    m = copy.deepcopy(model).eval()
     # the draws: R = randperm(N - 1)[:B] shifted past the target, then the noise, same generator
     n = x_train.shape[0]
     g = make_generator(o.reference_stream, example)
@@ -101,59 +137,97 @@ def naive_flip(model, groups, layers, x_train, y_train, position, example, make_
     else:
         inputs = x.unsqueeze(0)
 
-    steps, zeroed = [], set()
+    units = candidates == "units"
+    cands = _unit_candidates(m, groups, layers) if units else _parameter_candidates(m, groups, layers)
+    steps, zeroed, first = [], set(), True
     while True:
         logits = m(inputs.reshape(-1, *x.shape[1:])).view(inputs.shape[0], b + 1, -1).mean(0)
         pred = int(logits[0].argmax())
         if pred != int(y[0]):
-            flipped = True
+            if first:
+                return None, False, pred, [], {}, "unfitted"  # never fitted: not searched
+            flipped, reason = True, "flipped"
             break
+        first = False
         if len(steps) == o.max_neurons:
-            flipped = False
+            flipped, reason = False, "cap"
             break
         loss = F.cross_entropy(logits, y, reduction="none")
         j = loss[1:].mean() - loss[0]
-        params = [p for *_, mod in modules for p in (mod.weight, mod.bias) if p is not None]
-        grads = dict(zip(params, torch.autograd.grad(j, params)))
-        scores = []
-        for *_, mod in modules:
-            s = (mod.weight * grads[mod.weight]).flatten(1).sum(1)
-            if mod.bias is not None:
-                s = s + mod.bias * grads[mod.bias]
-            scores.append(s.detach())
-        scores = torch.cat(scores)
+        if units:
+            mods = list(dict.fromkeys(c[4] for c in cands))
+            params = [p for mod in mods for p in (mod.weight, mod.bias) if p is not None]
+            grads = dict(zip(params, torch.autograd.grad(j, params)))
+            scores = []
+            for *_, mod, u in cands:
+                s = (mod.weight[u] * grads[mod.weight][u]).sum()
+                if mod.bias is not None:
+                    s = s + mod.bias[u] * grads[mod.bias][u]
+                scores.append(s.detach())
+        else:
+            params = list(dict.fromkeys(c[5] for c in cands))
+            grads = dict(zip(params, torch.autograd.grad(j, params)))
+            scores = []
+            for *_, kind, p, u, _coords in cands:
+                wg = (p * grads[p]).detach()
+                scores.append(wg[u].sum() if kind == "conv_filter" else wg.view(-1)[u])
+        scores = torch.stack(scores)
         for k in zeroed:
             scores[k] = -torch.inf
         best = float(scores.max())
         if not best > 0:
-            flipped = False
+            flipped, reason = False, "no_positive_score"
             break
         k = int(torch.nonzero(scores == scores.max())[0])  # the lowest index among exact ties
         zeroed.add(k)
-        start = 0
-        for layer_index, layer, offset, mod in modules:
-            if k < start + mod.weight.shape[0]:
-                unit = k - start
-                with torch.no_grad():
-                    mod.weight[unit] = 0
-                    if mod.bias is not None:
-                        mod.bias[unit] = 0
-                steps.append((layer_index, layer, offset + unit, best))
-                break
-            start += mod.weight.shape[0]
+        with torch.no_grad():
+            if units:
+                layer_index, layer, unit, path, mod, u = cands[k]
+                mod.weight[u] = 0
+                if mod.bias is not None:
+                    mod.bias[u] = 0
+                steps.append(((layer_index, layer, path, unit, "unit", None, None), best))
+            else:
+                layer_index, layer, name, path, kind, p, u, coords = cands[k]
+                if kind == "conv_filter":
+                    p[u] = 0
+                else:
+                    p.view(-1)[u] = 0
+                steps.append(((layer_index, layer, path, u, kind, name, coords), best))
     correct = {}
     with torch.no_grad():
         for split, (ex, ey) in eval_sets.items():
             correct[split] = int((m(ex).argmax(-1) == ey).sum()) if len(ex) else 0
-    return (len(steps) if flipped else None), flipped, pred, steps, correct
+    return (len(steps) if flipped else None), flipped, pred, steps, correct, reason
 
 
 def batched(engine: FlipEngine, positions, examples):
+    """The engine's results in naive_flip's layout."""
     out = []
     for r in engine.run(positions, examples):
-        steps = [(*engine.site_unit(s, u), score) for s, u, score in r.steps]
-        out.append((r.neurons_to_flip, r.flipped, r.new_pred, steps, r.correct))
+        steps = []
+        for index, score in r.steps:
+            e = engine.describe(index)
+            steps.append(((e.layer_index, e.layer, e.module, e.unit, e.kind, e.parameter, e.coords), score))
+        out.append((r.neurons_to_flip, r.flipped, r.new_pred, steps, r.correct, r.stop_reason))
     return out
+
+
+def assert_same(fast, slow, label=""):
+    """Identical outcomes and edits; scores equal to 1e-9 relative (float64)."""
+    assert len(fast) == len(slow)
+    for f, s in zip(fast, slow):
+        assert f[:3] == s[:3] and f[5] == s[5], label  # neurons_to_flip, flipped, new prediction, stop reason
+        assert [st[0] for st in f[3]] == [st[0] for st in s[3]], label  # the edit sequence
+        assert f[4] == s[4], label  # collateral damage: correct counts per split
+        np.testing.assert_allclose([st[1] for st in f[3]], [st[1] for st in s[3]], rtol=1e-9)
+
+
+def engine_for(model, groups, candidates, layers=()):
+    """The engine's candidate set for a mode."""
+    if candidates == "units":
+        return candidate_sites(model, groups, layers)
+    return ParameterCandidates(model, groups, layers)
 
 
 # --------------------------------------------------------------------------- a trained run
@@ -200,38 +274,38 @@ def float64_setup(run, **changes):
 # --------------------------------------------------------------------------- batched == naive
 
 
-def test_batched_equals_naive_exactly(trained):
+@pytest.mark.parametrize("mode", ["parameters", "units"])
+def test_batched_equals_naive_exactly(trained, mode):
     run, _ = trained
     ctx, o, model, x_train, y_train, positions, eval_sets, settings = float64_setup(run)
     make = generator_factory(ctx.seed)
     examples = ctx.example_ids(positions).tolist()
-    engine = FlipEngine(model, candidate_sites(model, ctx.groups), x_train, y_train, settings, make, eval_sets)
+    engine = FlipEngine(model, engine_for(model, ctx.groups, mode), x_train, y_train, settings, make, eval_sets)
     fast = batched(engine, positions.tolist(), examples)
-    slow = [naive_flip(model, ctx.groups, (), x_train, y_train, p, e, make, o, eval_sets) for p, e in zip(positions.tolist(), examples)]
-    for f, s, e in zip(fast, slow, examples):
-        assert f[:3] == s[:3], e  # neurons_to_flip, flipped, new prediction
-        assert [st[:3] for st in f[3]] == [st[:3] for st in s[3]], e  # (layer_index, layer, unit) sequence
-        assert f[4] == s[4], e  # collateral damage: correct counts per split
-        np.testing.assert_allclose([st[3] for st in f[3]], [st[3] for st in s[3]], rtol=1e-9)
-    # the case is not trivial: several units per target somewhere, and both outcomes or many steps
+    slow = [naive_flip(model, ctx.groups, (), x_train, y_train, p, e, make, o, eval_sets, mode) for p, e in zip(positions.tolist(), examples)]
+    assert_same(fast, slow, mode)
+    # the case is not trivial: several edits per target somewhere, and more steps than targets
     counts = [len(f[3]) for f in fast]
     assert max(counts) >= 2 and sum(counts) >= len(fast)
+    if mode == "parameters":  # edits of more than one kind, outside the classifier too
+        kinds = {st[0][4] for f in fast for st in f[3]}
+        assert len(kinds) >= 2, kinds
 
 
-def test_layer_subset_and_no_noise_copies_agree_with_naive(trained):
+@pytest.mark.parametrize("mode", ["parameters", "units"])
+def test_layer_subset_and_no_noise_copies_agree_with_naive(trained, mode):
     run, _ = trained
     ctx, o, model, x_train, y_train, positions, eval_sets, settings = float64_setup(
         run, noise_copies=0, layers=("conv1", "conv3"), num_noisy=3, num_clean=3
     )
     make = generator_factory(ctx.seed)
     examples = ctx.example_ids(positions).tolist()
-    sites = candidate_sites(model, ctx.groups, o.layers)
-    assert {s.layer for s in sites} == {"conv1", "conv3"}
-    fast = batched(FlipEngine(model, sites, x_train, y_train, settings, make, eval_sets), positions.tolist(), examples)
-    slow = [naive_flip(model, ctx.groups, o.layers, x_train, y_train, p, e, make, o, eval_sets) for p, e in zip(positions.tolist(), examples)]
-    for f, s in zip(fast, slow):
-        assert f[:3] == s[:3] and [st[:3] for st in f[3]] == [st[:3] for st in s[3]] and f[4] == s[4]
-        assert all(layer in ("conv1", "conv3") for _, layer, _, _ in f[3])
+    candidates = engine_for(model, ctx.groups, mode, o.layers)
+    fast = batched(FlipEngine(model, candidates, x_train, y_train, settings, make, eval_sets), positions.tolist(), examples)
+    slow = [naive_flip(model, ctx.groups, o.layers, x_train, y_train, p, e, make, o, eval_sets, mode) for p, e in zip(positions.tolist(), examples)]
+    assert_same(fast, slow, mode)
+    assert all(st[0][1] in ("conv1", "conv3") for f in fast for st in f[3])
+    assert sum(len(f[3]) for f in fast) >= 1
 
 
 def test_draws_match_the_documented_recipe(trained):
@@ -337,27 +411,41 @@ def test_exact_ties_go_to_the_lowest_unit_in_both_implementations():
     o = NeuronFlippingOptions(reference_batch=10, noise_copies=2, max_neurons=5, layers=("hidden1",))
     make = generator_factory(3)
     settings = FlipSettings(10, 2, 0.01, 5, 8, 1000)
-    sites = candidate_sites(model, groups, o.layers)
     positions = list(range(12))
-    fast = batched(FlipEngine(model, sites, x, y, settings, make), positions, positions)
-    slow = [naive_flip(model, groups, o.layers, x, y, p, p, make, o, {}) for p in positions]
-    for f, s in zip(fast, slow):
-        assert f[:3] == s[:3] and [st[:3] for st in f[3]] == [st[:3] for st in s[3]]
-    first_of_pair = [next(st[2] for st in f[3] if st[2] in (0, 1)) for f in fast if any(st[2] in (0, 1) for st in f[3])]
-    assert first_of_pair and set(first_of_pair) == {0}  # unit 1 is never taken while its twin 0 is left
-    assert any(not f[1] and not f[3] for f in fast)  # no positive score at the start: stops, not flipped
+    for mode in ("units", "parameters"):
+        candidates = engine_for(model, groups, mode, o.layers)
+        fast = batched(FlipEngine(model, candidates, x, y, settings, make), positions, positions)
+        slow = [naive_flip(model, groups, o.layers, x, y, p, p, make, o, {}, mode) for p in positions]
+        assert_same(fast, slow, mode)
+        if mode == "units":
+            units = [[st[0][3] for st in f[3]] for f in fast]
+            first_of_pair = [next(u for u in us if u in (0, 1)) for us in units if {0, 1} & set(us)]
+            assert first_of_pair and set(first_of_pair) == {0}  # unit 1 is never taken while its twin 0 is left
+            assert any(not f[1] and not f[3] for f in fast)  # no positive score at the start: stops, not flipped
+        else:  # twin rows: entry (1, k) is never taken while its twin (0, k) is left
+            for f in fast:
+                taken = [st[0][6] for st in f[3] if st[0][5] == "hidden.0.0.weight"]
+                assert all((0, c[1]) in taken[: taken.index(c)] for c in taken if c[0] == 1)
 
 
-def test_a_misclassified_target_needs_zero_neurons(trained):
+@pytest.mark.parametrize("mode", ["parameters", "units"])
+def test_a_target_not_fitted_at_the_start_is_skipped_without_flipping_work(trained, mode):
     run, _ = trained
     ctx, o, model, x_train, y_train, positions, eval_sets, settings = float64_setup(run)
     pos = positions[:3].tolist()
     wrong = y_train.clone()
     for p in pos:  # label each target with a class the model does not predict for it
         wrong[p] = (int(model(x_train[p : p + 1]).argmax()) + 1) % ctx.data.num_classes
-    engine = FlipEngine(model, candidate_sites(model, ctx.groups), x_train, wrong, FlipSettings(8, 0, 0.0, 5), generator_factory(0))
-    for r in engine.run(pos, ctx.example_ids(pos).tolist()):
-        assert (r.flipped, r.neurons_to_flip, r.steps, r.stop_reason) == (True, 0, [], "flipped")
+    engine = FlipEngine(model, engine_for(model, ctx.groups, mode), x_train, wrong, FlipSettings(8, 0, 0.0, 5), generator_factory(0), eval_sets)
+    results = engine.run(pos, ctx.example_ids(pos).tolist())
+    for r in results:
+        assert (r.flipped, r.neurons_to_flip, r.steps, r.stop_reason, r.correct, r.searched) == (False, None, [], "unfitted", {}, False)
+        assert r.new_pred != int(wrong[r.position])
+    assert engine.forwards == 0  # no reference batch was forwarded: skipped targets cost no search
+    assert set(engine.before) == {"clean", "noisy", "test"}  # the unedited model's accuracies, for every row
+    with torch.no_grad():
+        for split, (x, y) in eval_sets.items():
+            assert engine.before[split] == int((model.eval()(x).argmax(-1) == y).sum())
 
 
 def same_steps(got, want, rel=1e-9):
@@ -372,7 +460,7 @@ def test_the_cap_is_respected_and_not_flipped_is_null(trained):
     ctx, o, model, x_train, y_train, positions, eval_sets, settings = float64_setup(run)
     make = generator_factory(ctx.seed)
     examples = ctx.example_ids(positions).tolist()
-    sites = candidate_sites(model, ctx.groups)
+    sites = ParameterCandidates(model, ctx.groups)
     free = FlipEngine(model, sites, x_train, y_train, settings, make).run(positions.tolist(), examples)
     needy = [(r.position, r.example) for r in free if not r.flipped or r.neurons_to_flip >= 2]
     assert needy, "the trained model should have a target needing 2+ units"
@@ -386,8 +474,8 @@ def test_the_cap_is_respected_and_not_flipped_is_null(trained):
         assert same_steps(r.steps, first[r.example])
         assert r.new_pred == int(y_train[r.position])
         p, e = r.position, r.example
-        naive = naive_flip(model, ctx.groups, (), x_train, y_train, p, e, make, NeuronFlippingOptions(**{**FLIP, "max_neurons": 1}), {})
-        assert naive[:2] == (None, False)
+        naive = naive_flip(model, ctx.groups, (), x_train, y_train, p, e, make, NeuronFlippingOptions(**{**FLIP, "max_neurons": 1}), {}, "parameters")
+        assert naive[:2] == (None, False) and naive[5] == "cap"
 
 
 def test_the_shared_model_is_left_as_it_was(trained):
@@ -395,8 +483,9 @@ def test_the_shared_model_is_left_as_it_was(trained):
     ctx, o, model, x_train, y_train, positions, eval_sets, settings = float64_setup(run, num_noisy=2, num_clean=2)
     model.train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    engine = FlipEngine(model, candidate_sites(model, ctx.groups), x_train, y_train, settings, generator_factory(0), eval_sets)
-    engine.run(positions.tolist(), ctx.example_ids(positions).tolist())
+    for mode in ("parameters", "units"):
+        engine = FlipEngine(model, engine_for(model, ctx.groups, mode), x_train, y_train, settings, generator_factory(0), eval_sets)
+        assert sum(len(r.steps) for r in engine.run(positions.tolist(), ctx.example_ids(positions).tolist()))
     assert model.training
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert all(p.requires_grad and p.grad is None for p in model.parameters())
@@ -417,16 +506,33 @@ def test_run_writes_rows_for_every_target(trained):
     noisy_ids = set(ctx.prepared.train_ids[ctx.prepared.is_noisy].tolist())
     steps = rows(run_dir, "neuron_flip_steps")
     names = [g.name for g in ctx.groups]
+    params = dict(ctx.model.named_parameters())
+    owner = {name: g.name for g in ctx.groups for name in params if any(name.startswith(m + ".") for m in g.modules)}
+    assert {r["candidates"] for r in flips} == {"parameters"}
+    assert len({(r["clean_acc_before"], r["noisy_acc_before"], r["test_acc_before"]) for r in flips}) == 1  # one unedited model
     for r in flips:
         assert r["is_noisy"] == (r["example"] in noisy_ids)
-        assert (r["neurons_to_flip"] is not None) == r["flipped"]
+        assert (r["neurons_to_flip"] is not None) == r["flipped"] == (r["status"] == "flipped")
+        assert r["status"] in ("flipped", "not_flipped")  # the trained model fits every target here
         mine = sorted((s for s in steps if s["example"] == r["example"]), key=lambda s: s["step"])
         assert [s["step"] for s in mine] == list(range(1, len(mine) + 1))
-        assert len(mine) == (r["neurons_to_flip"] if r["flipped"] else len(mine)) <= FLIP["max_neurons"]
+        assert 1 <= len(mine) == (r["neurons_to_flip"] if r["flipped"] else len(mine)) <= FLIP["max_neurons"]
         assert all(names[s["layer_index"]] == s["layer"] and s["score"] > 0 for s in mine)
+        for s in mine:  # the step names a real element of a real parameter of its layer group
+            shape = tuple(params[s["parameter"]].shape)
+            assert owner[s["parameter"]] == s["layer"] and s["parameter"].rpartition(".")[0] == s["module"]
+            if s["kind"] == "conv_filter":
+                assert len(shape) == 4 and s["coords"] == [s["unit"]] and s["unit"] < shape[0]
+            else:
+                assert len(s["coords"]) == len(shape) and int(np.ravel_multi_index(s["coords"], shape)) == s["unit"]
+            kind = s["parameter"].rpartition(".")[2]
+            assert s["kind"] in ({"weight": ("conv_filter", "weight", "norm_weight"), "bias": ("bias", "norm_bias")}[kind])
+            assert s["kind"].startswith("norm") == (".bn." in s["parameter"])
         assert (r["new_pred"] != int(ctx.prepared.y_train_observed[list(ctx.prepared.train_ids).index(r["example"])])) == r["flipped"]
-        for key, n in (("clean_acc_after", 60), ("noisy_acc_after", 30), ("test_acc_after", 50)):
-            assert 0 <= r[key] <= 1 and abs(r[key] * n - round(r[key] * n)) < 1e-9
+        for key, n in (("clean_acc", 60), ("noisy_acc", 30), ("test_acc", 50)):
+            for when in ("after", "before"):
+                value = r[f"{key}_{when}"]
+                assert 0 <= value <= 1 and abs(value * n - round(value * n)) < 1e-9
     scores = rows(run_dir, "example_scores")
     assert {(s["analysis"], s["metric"]) for s in scores} == {("neuron_flipping", "neurons_to_flip")}
     by_example = {r["example"]: r for r in flips}
@@ -443,7 +549,7 @@ def test_the_analysis_matches_the_engine_in_float32(trained):
     o = NeuronFlippingOptions(**FLIP)
     positions = sample_targets(ctx.prepared.is_noisy, o, ctx.rng(o.target_stream))
     settings = FlipSettings(o.reference_batch, o.noise_copies, o.noise_scale, o.max_neurons, 64, 100_000)  # other batching
-    engine = FlipEngine(ctx.model, candidate_sites(ctx.model, ctx.groups), ctx.data.x_train, ctx.data.y_train, settings, ctx.torch_generator)
+    engine = FlipEngine(ctx.model, ParameterCandidates(ctx.model, ctx.groups), ctx.data.x_train, ctx.data.y_train, settings, ctx.torch_generator)
     results = {r.example: r for r in engine.run(positions.tolist(), ctx.example_ids(positions).tolist())}
     for row in rows(run_dir, "neuron_flips"):
         assert results[row["example"]].neurons_to_flip == row["neurons_to_flip"]
@@ -467,7 +573,7 @@ def test_options_are_checked_before_any_work(trained, tmp_path):
     with pytest.raises(ConfigError) as err:
         NeuronFlipping(NeuronFlippingOptions(layers=("conv9",))).validate(run.ctx)
     assert "conv9" in err.value.message and "conv1, conv2, conv3, fc" in err.value.message
-    for bad in ("max_neurons=0", "reference_batch=0", "num_noisy=-1", "noise_copies=-2", "batch_targets=0"):
+    for bad in ("max_neurons=0", "reference_batch=0", "num_noisy=-1", "noise_copies=-2", "batch_targets=0", 'candidates="filters"'):
         with pytest.raises(ConfigError, match=bad.split("=")[0]):
             Run(load_config(None, [*RUN, f"analysis.neuron_flipping.{bad}"]), Home(tmp_path / "h"), PluginHost(None), progress=False)
     with pytest.raises(ConfigError, match="conv9"):
@@ -531,45 +637,176 @@ def test_in_place_module_after_a_site_still_agrees_with_naive():
     settings = FlipSettings(o.reference_batch, o.noise_copies, o.noise_scale, o.max_neurons, o.batch_targets, o.chunk_examples, o.reference_stream)
     make = generator_factory(0)
     positions = list(range(6))
-    engine = FlipEngine(model, candidate_sites(model, groups), x_train, y_train, settings, make, {})
-    fast = batched(engine, positions, positions)
-    slow = [naive_flip(model, groups, (), x_train, y_train, p, p, make, o, {}) for p in positions]
-    assert sum(len(f[3]) for f in fast) >= 6  # real searches, not immediate flips
-    for f, s in zip(fast, slow):
-        assert f[:3] == s[:3] and [st[:3] for st in f[3]] == [st[:3] for st in s[3]]
+    for mode in ("units", "parameters"):
+        engine = FlipEngine(model, engine_for(model, groups, mode), x_train, y_train, settings, make, {})
+        fast = batched(engine, positions, positions)
+        slow = [naive_flip(model, groups, (), x_train, y_train, p, p, make, o, {}, mode) for p in positions]
+        assert sum(len(f[3]) for f in fast) >= 6  # real searches, not immediate flips
+        assert_same(fast, slow, mode)
+
+
+# --------------------------------------------------------------------------- parameter candidates by hand
+
+
+class _Mixed(nn.Module):
+    """Every parameter kind the authors' candidates cover: conv filters and biases, BatchNorm,
+    GroupNorm and LayerNorm gamma and beta, linear entries and biases; plus a raw parameter."""
+
+    def __init__(self, extra: bool = False):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 3, 3, padding=1, bias=True)
+        self.bn = nn.BatchNorm2d(3)
+        self.conv2 = nn.Conv2d(3, 4, 3, padding=1, bias=False)
+        self.gn = nn.GroupNorm(2, 4)
+        self.lin = nn.Linear(4 * 16, 6)
+        self.ln = nn.LayerNorm(6)
+        self.fc = nn.Linear(6, 5)
+        self.shift = nn.Parameter(torch.zeros(6)) if extra else None
+
+    def forward(self, x):
+        h = self.gn(self.conv2(torch.relu(self.bn(self.conv(x)))))
+        h = self.lin(torch.tanh(h).flatten(1))
+        if self.shift is not None:
+            h = h + self.shift
+        return self.fc(torch.tanh(self.ln(h)))
+
+    def layer_groups(self):
+        return [
+            LayerGroup("a", ("conv", "bn"), ("conv",), "bn", "conv", 3),
+            LayerGroup("b", ("conv2", "gn"), ("conv2",), "gn", "conv", 4),
+            LayerGroup("c", ("lin", "ln"), ("lin",), "ln", "linear", 6, ("shift",) if self.shift is not None else ()),
+            LayerGroup("fc", ("fc",), ("fc",), "fc", "linear", 5),
+        ]
+
+
+def _mixed_model(extra: bool = False):
+    torch.manual_seed(5)
+    model = _Mixed(extra).double().eval()
+    with torch.no_grad():  # non-trivial affine parameters and running statistics
+        for norm in (model.bn, model.gn, model.ln):
+            norm.weight.normal_(1.0, 0.3)
+            norm.bias.normal_(0.0, 0.3)
+        model.bn.running_mean.normal_(0.0, 0.2)
+        model.bn.running_var.uniform_(0.5, 2.0)
+    return model
+
+
+def test_parameter_edits_equal_zeroing_and_scores_equal_w_times_dw():
+    model = _mixed_model()
+    groups = model.layer_groups()
+    cands = ParameterCandidates(model, groups)
+    names = [b.name for b in cands.blocks]
+    assert names == [n for n, _ in model.named_parameters()] and not cands.skipped  # model order, all of them
+    assert [b.kind for b in cands.blocks] == [
+        "conv_filter", "bias", "norm_weight", "norm_bias", "conv_filter", "norm_weight", "norm_bias", "weight", "bias", "norm_weight", "norm_bias", "weight", "bias",
+    ]
+    assert cands.size == 3 + 3 + 3 + 3 + 4 + 4 + 4 + 6 * 64 + 6 + 6 + 6 + 5 * 6 + 5
+    t, n = 4, 5
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(t * n, 2, 4, 4, dtype=torch.float64, generator=g)
+    y = torch.randint(0, 5, (t, n), generator=g)
+    zeroed = torch.zeros(t, cands.size, dtype=torch.bool)
+    zeroed[1] = torch.rand(cands.size, generator=g) < 0.2  # target 1: a fifth of everything
+    zeroed[2, [0, 4, 6, 12 + 2, 16 + 5]] = True  # target 2: a filter and its bias, BN beta, conv2's filter, GN beta
+    zeroed[3, [22, 22 + 64 * 5 + 3, 22 + 384 + 1, 22 + 390 + 2, 22 + 396 + 4, 22 + 402 + 29, cands.size - 1]] = True  # linear entries, biases, LN
+    with cands.masks() as masks:
+        masks.probe(model, x[0])
+        masks.set(zeroed, torch.float64, track=True)
+        logits = model(x)
+        got = masks.scores(objective(logits.view(t, n, 5), y).sum(), t)
+    assert torch.equal(logits[:n], model(x[:n]))  # an unedited target: bitwise the model's own output
+    for k in range(t):
+        ref = copy.deepcopy(model)
+        params = [p for _, p in ref.named_parameters()]
+        with torch.no_grad():
+            for index in torch.nonzero(zeroed[k]).flatten().tolist():
+                e = cands.describe(index)
+                p = dict(ref.named_parameters())[e.parameter]
+                if e.kind == "conv_filter":
+                    p[e.coords[0]] = 0
+                else:
+                    p[e.coords] = 0
+        out = ref(x[k * n : (k + 1) * n])
+        torch.testing.assert_close(logits[k * n : (k + 1) * n], out, rtol=1e-12, atol=1e-13)  # masking == zeroing
+        grads = torch.autograd.grad(objective(out.view(1, n, 5), y[k : k + 1]).sum(), params)
+        want = torch.cat([(p * gr).flatten(1).sum(1) if p.dim() == 4 else (p * gr).flatten() for p, gr in zip(params, grads)])
+        live = ~zeroed[k]
+        torch.testing.assert_close(got[k][live], want.detach()[live], rtol=1e-10, atol=1e-13)
+
+
+def test_parameter_candidates_describe_each_element_and_skip_what_they_cannot_edit():
+    model = _mixed_model(extra=True)
+    cands = ParameterCandidates(model, model.layer_groups())
+    assert cands.skipped == ["shift"]  # a raw parameter: no module hook can edit it per target
+    lin = next(b for b in cands.blocks if b.name == "lin.weight")
+    e = cands.describe(lin.offset + 64 * 5 + 3)
+    assert (e.layer_index, e.layer, e.module, e.parameter, e.kind, e.unit, e.coords) == (2, "c", "lin", "lin.weight", "weight", 64 * 5 + 3, (5, 3))
+    e = cands.describe(1)
+    assert (e.layer, e.module, e.parameter, e.kind, e.unit, e.coords) == ("a", "conv", "conv.weight", "conv_filter", 1, (1,))
+    only_fc = ParameterCandidates(model, model.layer_groups(), ("fc",))
+    assert [b.name for b in only_fc.blocks] == ["fc.weight", "fc.bias"] and only_fc.layers() == {"fc"}
+
+
+def test_mixed_model_agrees_with_naive_in_both_modes():
+    model = _mixed_model()
+    groups = model.layer_groups()
+    g = torch.Generator().manual_seed(1)
+    x_train = torch.randn(40, 2, 4, 4, dtype=torch.float64, generator=g)
+    with torch.no_grad():
+        y_train = model(x_train).argmax(1)
+    y_train[[3, 7]] = (y_train[[3, 7]] + 1) % 5  # two targets the model does not fit: skipped
+    o = NeuronFlippingOptions(reference_batch=12, noise_copies=2, max_neurons=8, batch_targets=3, chunk_examples=52)
+    settings = FlipSettings(o.reference_batch, o.noise_copies, o.noise_scale, o.max_neurons, o.batch_targets, o.chunk_examples, o.reference_stream)
+    make = generator_factory(2)
+    positions = list(range(10))
+    evals = {"clean": (x_train[20:], y_train[20:])}
+    for mode in ("parameters", "units"):
+        fast = batched(FlipEngine(model, engine_for(model, groups, mode), x_train, y_train, settings, make, evals), positions, positions)
+        slow = [naive_flip(model, groups, (), x_train, y_train, p, p, make, o, evals, mode) for p in positions]
+        assert_same(fast, slow, mode)
+        assert [f[5] for f in fast].count("unfitted") == 2
+        assert sum(len(f[3]) for f in fast) >= 8
 
 
 # --------------------------------------------------------------------------- the module of each step
 
 
-def test_steps_name_the_module_of_each_unit(trained):
-    run, run_dir = trained
-    sites = {s.path: s for s in candidate_sites(run.ctx.model, run.ctx.groups)}
-    steps = rows(run_dir, "neuron_flip_steps")
-    assert steps
-    for s in steps:
-        site = sites[s["module"]]
-        assert (site.layer_index, site.layer) == (s["layer_index"], s["layer"])
-        assert site.group_offset <= s["unit"] < site.group_offset + site.units
-
-
-def test_write_records_the_module_in_a_group_of_several_modules(tmp_path):
-    """ResNet-50's groups hold several convs: ``unit`` counts across them, ``module`` says which one."""
+def test_write_records_the_module_in_a_group_of_several_modules_and_skipped_targets(tmp_path):
+    """ResNet-50's groups hold several convs: in units mode ``unit`` counts across them and
+    ``module`` says which one. Skipped targets get a row with their reason and no steps."""
     from types import SimpleNamespace
 
-    from memscope.analysis.flipping_engine import FlipResult
+    from memscope.analysis.flipping_engine import FlipResult, UnitCandidates
     from memscope.store.writer import RunWriter
 
     model = nn.ModuleDict({"a": nn.Linear(4, 3), "b": nn.Linear(3, 5), "fc": nn.Linear(5, 2)})
     groups = [LayerGroup("block", ("a", "b"), ("a", "b"), "b", "linear", 5), LayerGroup("fc", ("fc",), ("fc",), "fc", "linear", 2)]
-    engine = SimpleNamespace(sites=candidate_sites(model, groups))
-    engine.site_unit = lambda site, unit: FlipEngine.site_unit(engine, site, unit)
-    result = FlipResult(0, 10, flipped=True, neurons_to_flip=3, new_pred=1, steps=[(1, 4, 0.5), (0, 2, 0.25), (2, 0, 0.125)])
+    engine = SimpleNamespace(describe=UnitCandidates(candidate_sites(model, groups)).describe, before={"clean": 9, "noisy": 3})
+    results = [  # flat candidates: a 0-2, b 3-7, fc 8-9
+        FlipResult(0, 10, flipped=True, neurons_to_flip=3, new_pred=1, steps=[(7, 0.5), (2, 0.25), (8, 0.125)], stop_reason="flipped", correct={"clean": 7, "noisy": 1}),
+        FlipResult(1, 11, new_pred=0, stop_reason="unfitted"),
+        FlipResult(2, 12, new_pred=1, stop_reason="unfitted"),
+        FlipResult(3, 13, new_pred=1, steps=[(9, 0.5)], stop_reason="cap", correct={"clean": 8, "noisy": 2}),
+    ]
     writer = RunWriter(Home(tmp_path / "home").ensure(), "r1")
-    ctx = SimpleNamespace(prepared=SimpleNamespace(is_noisy=np.array([True])), write=writer.write, progress=lambda _: None)
-    NeuronFlipping(NeuronFlippingOptions())._write(ctx, engine, [result], {})
-    got = [(s["step"], s["layer_index"], s["layer"], s["unit"], s["module"]) for s in rows(writer.run_dir, "neuron_flip_steps")]
-    assert got == [(1, 0, "block", 3 + 4, "b"), (2, 0, "block", 2, "a"), (3, 1, "fc", 0, "fc")]
+    ctx = SimpleNamespace(prepared=SimpleNamespace(is_noisy=np.array([True, True, False, False])), write=writer.write, progress=lambda _: None)
+    NeuronFlipping(NeuronFlippingOptions(candidates="units", max_neurons=1))._write(ctx, engine, results, {"clean": 10, "noisy": 4, "test": 0})
+    got = [(s["example"], s["step"], s["layer_index"], s["layer"], s["unit"], s["module"], s["kind"], s["parameter"], s["coords"]) for s in rows(writer.run_dir, "neuron_flip_steps")]
+    assert got == [
+        (10, 1, 0, "block", 3 + 4, "b", "unit", None, None),
+        (10, 2, 0, "block", 2, "a", "unit", None, None),
+        (10, 3, 1, "fc", 0, "fc", "unit", None, None),
+        (13, 1, 1, "fc", 1, "fc", "unit", None, None),
+    ]
+    flips = {r["example"]: r for r in rows(writer.run_dir, "neuron_flips")}
+    assert [flips[e]["status"] for e in (10, 11, 12, 13)] == ["flipped", "not_memorized", "not_fitted", "not_flipped"]
+    assert {r["candidates"] for r in flips.values()} == {"units"}
+    assert [flips[e]["neurons_to_flip"] for e in (10, 11, 12, 13)] == [3, None, None, None]
+    assert [flips[e]["clean_acc_after"] for e in (10, 11, 12, 13)] == [pytest.approx(0.7), None, None, pytest.approx(0.8)]
+    assert all(r["test_acc_after"] is None and r["test_acc_before"] is None for r in flips.values())  # empty sample
+    assert all(r["clean_acc_before"] == pytest.approx(0.9) and r["noisy_acc_before"] == pytest.approx(0.75) for r in flips.values())
+    scores = {s["example"]: s["value"] for s in rows(writer.run_dir, "example_scores")}
+    assert scores == {10: 3.0, 13: 2.0}  # skipped targets are not ranked; not flipped: cap + 1
 
 
 def test_parts_written_before_the_module_column_still_query(tmp_path):
@@ -608,13 +845,11 @@ def test_a_target_larger_than_a_pass_is_scored_in_slices_and_agrees_with_naive(t
     ctx, o, model, x_train, y_train, positions, eval_sets, settings = float64_setup(run, num_noisy=3, num_clean=3, chunk_examples=14)
     make = generator_factory(ctx.seed)
     examples = ctx.example_ids(positions).tolist()
-    engine = FlipEngine(model, candidate_sites(model, ctx.groups), x_train, y_train, settings, make, eval_sets)
+    engine = FlipEngine(model, ParameterCandidates(model, ctx.groups), x_train, y_train, settings, make, eval_sets)
     fast = batched(engine, positions.tolist(), examples)
     assert engine.columns == 7  # 14 examples = 2 copies x 7 batch examples per pass
-    slow = [naive_flip(model, ctx.groups, (), x_train, y_train, p, e, make, o, eval_sets) for p, e in zip(positions.tolist(), examples)]
-    for f, s in zip(fast, slow):
-        assert f[:3] == s[:3] and [st[:3] for st in f[3]] == [st[:3] for st in s[3]] and f[4] == s[4]
-        np.testing.assert_allclose([st[3] for st in f[3]], [st[3] for st in s[3]], rtol=1e-9)
+    slow = [naive_flip(model, ctx.groups, (), x_train, y_train, p, e, make, o, eval_sets, "parameters") for p, e in zip(positions.tolist(), examples)]
+    assert_same(fast, slow)
 
 
 def test_each_distinct_edit_is_evaluated_once(trained, monkeypatch):
@@ -627,5 +862,6 @@ def test_each_distinct_edit_is_evaluated_once(trained, monkeypatch):
     real = engine._correct_counts
     monkeypatch.setattr(engine, "_correct_counts", lambda masks, zeroed: evaluated.extend(map(tuple, zeroed.tolist())) or real(masks, zeroed))
     results = engine.run(positions.tolist(), ctx.example_ids(positions).tolist())
-    edits = {tuple(sorted((site, unit) for site, unit, _ in r.steps)) for r in results}
-    assert len(evaluated) == len(set(evaluated)) == len(edits) < len(results)  # some targets share an edit
+    edits = {tuple(sorted(index for index, _ in r.steps)) for r in results}
+    assert evaluated[0] == (False,) * engine.num_units  # the unedited model first (the *_before accuracies)
+    assert len(evaluated) == len(set(evaluated)) == len(edits) + 1 and len(edits) < len(results)  # some targets share an edit
