@@ -68,3 +68,17 @@ async def test_a_long_launch_error_is_shown_whole(make_app):
         shown = " ".join(line.text.strip() for line in screen.query_one("#new-error").render_lines(error.region.reset_offset))
         assert "see docs/data.md for where to get them" in " ".join(shown.split())
         assert "launch failed" in str(screen.query_one("#new-message", Label).render())
+
+
+async def test_the_form_keeps_the_sample_configs_analysis_order(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_form(app, pilot)
+        sample = next(p for p in screen.samples if p.name == "digits.toml")
+        from memscope.config import load_config
+
+        wanted = list(load_config(sample).analyses)
+        screen.query_one("#new-sample").value = str(sample)
+        await settle(pilot, 1)
+        assert screen.form_values()[1] == wanted
+        assert wanted != sorted(wanted)  # the sample's order is not the registry's or the alphabet's

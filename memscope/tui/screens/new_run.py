@@ -81,6 +81,7 @@ class NewRunScreen(SectionScreen):
         self.specs: dict[str, forms.FieldSpec] = {}
         self.samples: list[Path] = []
         self.launching = False
+        self.analysis_order: list[str] = []
 
     def compose(self) -> ComposeResult:
         yield ModeBar(self.MODE)
@@ -168,6 +169,9 @@ class NewRunScreen(SectionScreen):
 
     def form_values(self) -> tuple[dict[str, Any], list[str]]:
         analyses = [cb.id.removeprefix("an-") for cb in self.query(".analysis-check").results(Checkbox) if cb.value and cb.id]
+        # the loaded config's order first (as 'memscope run' keeps it), then newly ticked ones
+        order = {name: i for i, name in enumerate(self.analysis_order)}
+        analyses.sort(key=lambda name: order.get(name, len(order)))
         values: dict[str, Any] = {}
         for key, spec in self.specs.items():
             if spec.section.startswith("analysis.") and spec.section.split(".", 1)[1] not in analyses:
@@ -197,6 +201,7 @@ class NewRunScreen(SectionScreen):
                 widget.value = bool(value)
             elif isinstance(widget, Input):
                 widget.value = forms.as_text(value, spec.type_name)
+        self.analysis_order = list(analyses)
         for cb in self.query(".analysis-check").results(Checkbox):
             cb.value = (cb.id or "").removeprefix("an-") in analyses
         self._describe_choices()
