@@ -19,7 +19,7 @@ from memscope.errors import MemscopeError, StoreError
 
 runs_app = typer.Typer(
     name="runs",
-    help="List, inspect and delete runs.",
+    help="List, inspect, tag, annotate and delete runs.",
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -129,6 +129,51 @@ def show(
         out.write("  (none yet)\n")
     out.write("\nconfig.toml\n")
     out.write("".join(f"  {line}\n" for line in (config_text or "(missing)").splitlines()))
+
+
+@runs_app.command("tag")
+@handle_errors
+def tag(
+    run_id: Annotated[str, typer.Argument(help=RUN_ID_HELP, autocompletion=complete_run_id)],
+    tags: Annotated[list[str], typer.Argument(help="KEY=VALUE pairs to set; KEY= removes a tag.", show_default=False)],
+    home: HomeOption = None,
+) -> None:
+    """Tag a run after the fact (stored in its run.json; the runs view's tags column).
+
+    Examples:
+
+      memscope runs tag latest arch=wide
+
+      memscope runs tag 3fa2 arch=
+    """
+    from memscope.store.annotate import annotate_run, parse_tag
+
+    resolved = _home(home)
+    run_dir = resolved.require_run(run_id)
+    info = annotate_run(run_dir, tags=dict(parse_tag(t) for t in tags))
+    eprint(f"memscope: {run_dir.name} tags: {json.dumps(info.get('tags') or {})}")
+
+
+@runs_app.command("note")
+@handle_errors
+def note(
+    run_id: Annotated[str, typer.Argument(help=RUN_ID_HELP, autocompletion=complete_run_id)],
+    text: Annotated[str, typer.Argument(help="The note (an empty string clears it).")],
+    append: Annotated[bool, typer.Option("--append", "-a", help="Add a line to the note instead of replacing it.")] = False,
+    home: HomeOption = None,
+) -> None:
+    """Write a note on a run (stored in its run.json; the runs view's notes column).
+
+    Example:
+
+      memscope runs note latest "lr too high: diverged after warmup"
+    """
+    from memscope.store.annotate import annotate_run
+
+    resolved = _home(home)
+    run_dir = resolved.require_run(run_id)
+    info = annotate_run(run_dir, note=text, append=append)
+    eprint(f"memscope: {run_dir.name} note: {info.get('notes') or '(none)'}")
 
 
 @runs_app.command("rm")

@@ -61,7 +61,7 @@ if TYPE_CHECKING:
     import duckdb
 
 #: Bump when the view definitions change: an older catalog is rebuilt on open.
-CATALOG_VERSION = 1
+CATALOG_VERSION = 2  # 2: notes, hyperparameters and config in runs
 #: View names the catalog defines itself; a Parquet table cannot take them.
 RESERVED_VIEWS = ("runs", "memscope_meta")
 META_VIEW = "memscope_meta"
@@ -102,8 +102,26 @@ RUN_COLUMNS: tuple[tuple[str, str], ...] = (
     ("tags", "JSON"),  # object
     ("analyses", "JSON"),  # object: name -> {status, error, seconds}
     ("plugin_errors", "JSON"),  # list
+    ("notes", "VARCHAR"),  # memscope runs note
+    # the hyperparameters people filter on, from the resolved config run.json keeps
+    ("lr", "DOUBLE"),
+    ("batch_size", "INTEGER"),
+    ("width", "DOUBLE"),
+    ("schedule", "VARCHAR"),
+    ("precision", "VARCHAR"),
+    ("etd_enabled", "BOOLEAN"),
+    ("config", "JSON"),  # the whole resolved config (what config.toml says), as an object
     ("run_dir", "VARCHAR"),  # the run's directory
 )
+#: run.json paths of the columns not stored under their own name.
+RUN_COLUMN_PATHS = {
+    "lr": "$.config.train.lr",
+    "batch_size": "$.config.train.batch_size",
+    "width": "$.config.model.width",
+    "schedule": "$.config.train.schedule",
+    "precision": "$.config.train.precision",
+    "etd_enabled": "$.config.etd.enabled",
+}
 _COMPUTED = {"status", "recorded_status", "run_id", "run_dir", "error"}
 
 
@@ -137,10 +155,11 @@ def runs_view_sql(home: Home) -> str:
     for name, sql_type in RUN_COLUMNS:
         if name in _COMPUTED:
             continue
+        path = RUN_COLUMN_PATHS.get(name, f"$.{name}")
         if sql_type == "JSON":
-            expr = f"json_extract(j, '$.{name}')"
+            expr = f"json_extract(j, '{path}')"
         else:
-            expr = f"TRY_CAST(json_extract_string(j, '$.{name}') AS {sql_type})"
+            expr = f"TRY_CAST(json_extract_string(j, '{path}') AS {sql_type})"
         fields.append(f"{expr} AS {name}")
     stale = f"INTERVAL {int(STALE_SECONDS)} SECOND"
     select = []

@@ -26,7 +26,7 @@ import torch
 
 from memscope import __version__
 from memscope.analysis.base import Analysis
-from memscope.config import RunConfig, build_dataclass, config_to_toml
+from memscope.config import RunConfig, build_dataclass, config_to_dict, config_to_toml
 from memscope.errors import ConfigError, MemscopeError, RunCancelled, RunFailed, StoreError
 from memscope.plugins import PluginHost
 from memscope.seeding import stream_seed
@@ -258,6 +258,7 @@ class Run:
             "analyses_requested": list(c.analyses),
             "tags": dict(c.tags),
             "sweep_id": c.tags.get("sweep_id"),
+            "config": config_to_dict(c),  # the runs view's hyperparameter columns and its config column
         }
 
     def start(self) -> str:
