@@ -71,16 +71,19 @@ def _run(config: Path | None, overrides: list[str], resume: str | None, quiet: b
     finally:
         print(run_id, flush=True)
     if not quiet:
-        _summary(result, store)
+        _summary(result, store, cfg.etd.enabled)
 
 
-def _summary(result, store) -> None:
+def _summary(result, store, etd_enabled: bool = False) -> None:
+    from memscope.report.memorization import evaluation_mode, memorization_phrase
+
     f = result.final
     lines = [
         "",
         f"run {result.run_id} {result.status}",
         f"  clean-train acc {f.get('clean_train_acc', float('nan')):.3f}   noisy-train acc {f.get('noisy_train_acc', float('nan')):.3f}"
-        f" (memorized noisy labels)   test acc {f.get('test_acc', float('nan')):.3f}",
+        f"   test acc {f.get('test_acc', float('nan')):.3f}",
+        f"  {memorization_phrase(f.get('noisy_train_acc'), evaluation_mode(etd_enabled))}",
     ]
     for name, entry in result.analyses.items():
         status = entry.get("status", "?")

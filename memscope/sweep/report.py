@@ -8,11 +8,13 @@ over the runs (seeds) of the cell (``stddev_samp``: blank when a cell has one ru
 
 Sections appear only when their data exists:
 
-- final accuracy per cell: clean-train, noisy-train (memorized labels), noisy examples
-  against their true labels, test;
+- final accuracy per cell: clean-train, noisy-train (against the noisy labels; "memorized"
+  only at a mean of at least 0.9, ``memscope.report.memorization``), noisy examples against
+  their true labels, test;
 - learning curves (mean over seeds): noisy-train and test accuracy per epoch;
 - layer rewinding: noisy-train accuracy after rewinding each layer to each checkpoint;
-- neuron flipping: neurons needed to flip a clean vs a noisy example, share flipped;
+- neuron flipping, over counted targets (those the model fitted at the start): neurons
+  needed to flip a clean vs a noisy target, share flipped, collateral damage;
 - example-tied dropout: accuracies with memorization neurons kept vs dropped.
 
 Torch-free. ``sweep_report`` returns rich renderables; ``sweep_report_text`` a string;
@@ -301,19 +303,22 @@ class _Report:
         )
         if not rows:
             return
+        from memscope.report.memorization import memorized
+
         table_rows = [
             [*self.cell_columns(r["cell"]), str(r["n"]), _fmt(r["clean_mean"], r["clean_std"]), _fmt(r["noisy_mean"], r["noisy_std"]),
-             _fmt(r["noisy_true_mean"], r["noisy_true_std"]), _fmt(r["test_mean"], r["test_std"])]
+             "yes" if memorized(r["noisy_mean"]) else "no", _fmt(r["noisy_true_mean"], r["noisy_true_std"]), _fmt(r["test_mean"], r["test_std"])]
             for r in rows
         ]
-        columns = [*(d.group_keys or ["cell"]), "n", "clean-train acc", "noisy-train acc", "noisy true-label acc", "test acc"]
+        columns = [*(d.group_keys or ["cell"]), "n", "clean-train acc", "noisy-train acc", "memorized", "noisy true-label acc", "test acc"]
         if not d.group_keys:
             table_rows = [["all", *row] for row in table_rows]
         self.out.append(_table(
             "Final accuracy per cell",
             columns,
             table_rows,
-            "noisy-train acc: accuracy on the noisy examples against their (wrong) observed labels = memorization",
+            "noisy-train acc: accuracy on the noisy examples against their (wrong) observed labels; "
+            "memorized: its mean is at least 0.9 (runs trained with example-tied dropout: kept mode)",
         ))
         self._final_plot(rows)
 
@@ -438,19 +443,26 @@ class _Report:
         self.out.append(_plot(draw, self.width))
 
     def neuron_flips(self) -> None:
+        """Per cell, over counted targets only (fitted at the start): median neurons to flip per
+        run, the share flipped, and the median collateral damage (accuracy before - after)."""
         if "neuron_flips" not in self.d.tables:
             return
+        from memscope.report.flips import COUNTED, targets_sql
+
+        columns = [r["column_name"] for r in self.d.rows("DESCRIBE neuron_flips")]
+        counted = ", ".join(f"'{s}'" for s in COUNTED)
         rows = self.d.rows(
-            f"""WITH per_run AS (
-                    SELECT r.cell, nf.run_id, nf.is_noisy,
-                           avg(nf.neurons_to_flip) FILTER (WHERE nf.flipped) AS neurons,
-                           avg(CASE WHEN nf.flipped THEN 1.0 ELSE 0.0 END) AS flipped,
-                           avg(nf.clean_acc_after) AS clean_after, avg(nf.test_acc_after) AS test_after,
-                           count(*) AS examples
-                    FROM neuron_flips nf JOIN sweep_runs r USING (run_id)
-                    GROUP BY r.cell, nf.run_id, nf.is_noisy)
-                SELECT cell, is_noisy, count(*) AS n, sum(examples) AS examples,
-                       {_ms('neurons')}, {_ms('flipped')}, {_ms('clean_after')}, {_ms('test_after')}
+            f"""WITH t AS ({targets_sql(columns)}),
+                per_run AS (
+                    SELECT r.cell, t.run_id, t.is_noisy,
+                           median(t.neurons_to_flip) AS neurons,
+                           avg(CASE WHEN t.status = 'flipped' THEN 1.0 ELSE 0.0 END) FILTER (WHERE t.status IN ({counted})) AS flipped,
+                           median(t.test_drop) AS test_drop, median(t.clean_drop) AS clean_drop,
+                           count(*) FILTER (WHERE t.status IN ({counted})) AS counted, count(*) AS targets
+                    FROM t JOIN sweep_runs r USING (run_id)
+                    GROUP BY r.cell, t.run_id, t.is_noisy)
+                SELECT cell, is_noisy, count(*) AS n, sum(counted) AS counted, sum(targets) AS targets,
+                       {_ms('neurons')}, {_ms('flipped')}, {_ms('test_drop')}, {_ms('clean_drop')}
                 FROM per_run GROUP BY cell, is_noisy ORDER BY cell, is_noisy"""
         )
         if not rows:
@@ -461,21 +473,25 @@ class _Report:
         table_rows = []
         for cell, parts in by_cell.items():
             clean, noisy = parts.get(False, {}), parts.get(True, {})
+            share = lambda g: f"{g.get('counted', 0)}/{g.get('targets', 0)}"  # noqa: E731
+            damage = lambda g: f"{_fmt(g.get('test_drop_mean'), None)} / {_fmt(g.get('clean_drop_mean'), None)}"  # noqa: E731
             table_rows.append(
-                [*self.cell_columns(cell), str(max(clean.get("n", 0), noisy.get("n", 0))),
+                [*self.cell_columns(cell), str(max(clean.get("n", 0), noisy.get("n", 0))), share(clean), share(noisy),
                  _fmt(clean.get("neurons_mean"), clean.get("neurons_std"), 1), _fmt(noisy.get("neurons_mean"), noisy.get("neurons_std"), 1),
                  _fmt(clean.get("flipped_mean"), clean.get("flipped_std"), 2), _fmt(noisy.get("flipped_mean"), noisy.get("flipped_std"), 2),
-                 _fmt(clean.get("clean_after_mean"), clean.get("clean_after_std")), _fmt(noisy.get("clean_after_mean"), noisy.get("clean_after_std"))]
+                 damage(clean), damage(noisy)]
             )
         keys = self.d.group_keys or ["cell"]
         if not self.d.group_keys:
             table_rows = [["all", *row] for row in table_rows]
         self.out.append(_table(
-            "Neuron flipping: neurons to zero out to flip an example's prediction (flipped examples)",
-            [*keys, "n", "neurons (clean)", "neurons (noisy)", "flipped share (clean)", "flipped share (noisy)",
-             "clean acc after (clean)", "clean acc after (noisy)"],
+            "Neuron flipping: parameters zeroed to flip a target's prediction (counted targets only)",
+            [*keys, "n", "counted (clean)", "counted (noisy)", "neurons (clean)", "neurons (noisy)", "flipped (clean)",
+             "flipped (noisy)", "drop test / clean (clean)", "drop test / clean (noisy)"],
             table_rows,
-            "noisy examples flip with fewer neurons than clean ones: memorization is localized",
+            "counted: targets the model fitted at the start / all targets, over the cell's runs (the others are skipped, with no count); "
+            "neurons: median per run over flipped targets; flipped: share of counted targets; drop: median accuracy "
+            "before - after the edit on the test and clean-train samples (mean over seeds)",
         ))
         labels = [self.d.cell_labels[c] for c in by_cell][: MAX_SERIES * 2]
         clean_y = [by_cell[c].get(False, {}).get("neurons_mean") or 0.0 for c in by_cell][: len(labels)]
@@ -483,7 +499,7 @@ class _Report:
 
         def draw(plt) -> None:
             plt.multiple_bar(labels, [clean_y, noisy_y], labels=["clean", "noisy"], color=["blue", "red"])
-            plt.title("mean neurons to flip: clean vs noisy examples")
+            plt.title("median parameters to flip (mean over seeds): clean vs noisy counted targets")
 
         self.out.append(_plot(draw, self.width))
 

@@ -26,6 +26,7 @@ def _part(home: Home, run_id: str, table: str, columns: dict) -> None:
     schema = CORE_TABLES[table]
     n = len(next(iter(columns.values())))
     data = {"run_id": [run_id] * n, **columns}
+    data = {name: data.get(name, [None] * n) for name in schema.names}  # newer optional columns: nulls
     folder = home.run_dir(run_id) / table
     folder.mkdir(parents=True, exist_ok=True)
     write_parquet_atomic(pa.Table.from_pydict(data, schema=schema), folder / "part-000000.parquet")
@@ -161,3 +162,24 @@ def test_api_is_torch_free(fabricated):
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_flipping_counts_only_fitted_targets_and_says_when_nothing_memorized(fabricated):
+    """Old parts: "flipped with 0 neurons" was a target never fitted (skipped, not counted);
+    final noisy-train accuracies of 0.2-0.5 are never called memorized."""
+    from memscope.sweep import sweep_report_text
+
+    home, sid = fabricated
+    text = sweep_report_text(home, sid, width=200)
+    # seed 1's and seed 2's noisy targets: one flipped, one not; clean: 2 of 2 counted per run
+    assert "4/4" in text and "counted (noisy)" in text
+    assert "memorized" in text and " yes " not in text
+    for run_dir in home.runs_dir.glob("2026*"):
+        _part(home, run_dir.name, "neuron_flips", {
+            "example": [0, 1, 2, 3], "is_noisy": [False, False, True, True], "flipped": [True, True, True, True],
+            "neurons_to_flip": [10, 20, 0, 4], "new_pred": [1, 1, 1, 1],
+            "clean_acc_after": [0.9] * 4, "noisy_acc_after": [0.5] * 4, "test_acc_after": [0.7] * 4,
+        })
+    text = sweep_report_text(home, sid, width=200)
+    # the 0-neuron noisy target is skipped in every run: the noisy median is 4 exactly, 2 of the cell's 4 counted
+    assert "4.0 ± 0.0" in text and "2/4" in text

@@ -13,6 +13,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Log, ProgressBar, Select, Static, TabbedContent, TabPane
 
+from memscope.report.memorization import evaluation_mode, memorization_phrase
 from memscope.tui import data
 from memscope.tui.screens.base import SectionScreen
 from memscope.tui.screens.dialogs import ConfirmScreen
@@ -65,6 +66,7 @@ class DetailData:
     notes: list[str] = field(default_factory=list)
     state: tuple[int, str] | None = None  # (epoch, status) read
     parts: tuple | None = None  # parts_signature the counts were taken at
+    etd_enabled: bool = False  # trained with example-tied dropout: final accuracies are kept mode's
 
 
 class RunDetailScreen(PickRunMixin, SectionScreen):
@@ -185,9 +187,11 @@ class RunDetailScreen(PickRunMixin, SectionScreen):
         err = home.run_dir(run_id) / "error.log"
         if err.is_file():
             error_log = "\n".join(data.tail(err, 60))
+        etd = data.read_config(home, run_id).get("etd")
+        etd_enabled = bool(etd.get("enabled")) if isinstance(etd, dict) else False
         self.post_message(self.DetailLoaded(run_id, DetailData(run, epochs, str(log_path) if log_path else None,
                                                                 log_lines, counts, config_text, error_log, notes,
-                                                                state, parts)))
+                                                                state, parts, etd_enabled)))
 
     def on_run_detail_screen_detail_loaded(self, message: DetailLoaded) -> None:
         empty = self.query_one("#detail-empty", Label)
@@ -206,7 +210,7 @@ class RunDetailScreen(PickRunMixin, SectionScreen):
             w.display = True
         d = message.detail
         run = d.run
-        self._head(run)
+        self._head(run, d.etd_enabled)
         if d.epochs is not None:
             self.shown_state = d.state
             self._curves(d.epochs)
@@ -226,7 +230,7 @@ class RunDetailScreen(PickRunMixin, SectionScreen):
             self.shown_config = message.run_id
             self.query_one("#detail-config", Static).update(d.config_text)
 
-    def _head(self, run: data.RunRow) -> None:
+    def _head(self, run: data.RunRow, etd_enabled: bool = False) -> None:
         status = self.query_one("#detail-status", Label)
         status.update(f" {run.status} ")
         for s in ("running", "completed", "cancelled", "failed", "crashed"):
@@ -251,7 +255,8 @@ class RunDetailScreen(PickRunMixin, SectionScreen):
             f"{run.get('dataset', '-')} · {run.get('model', '-')} · noise {run.get('noise_model', '-')} "
             f"{float(run.get('noise_rate', 0) or 0):.2f} · seed {run.get('seed', '-')} · {run.get('device', '-')} · "
             f"{run.get('num_train', '-')} train ({run.get('num_noisy', '-')} noisy) · "
-            f"clean {acc('clean_train_acc')} · noisy {acc('noisy_train_acc')} · test {acc('test_acc')}"
+            f"clean {acc('clean_train_acc')} · test {acc('test_acc')} · "
+            f"{memorization_phrase(run.info.get('noisy_train_acc'), evaluation_mode(etd_enabled))}"
         )
         if run.info.get("error"):
             facts += f"\nerror: {run.info['error']}"
@@ -264,7 +269,7 @@ class RunDetailScreen(PickRunMixin, SectionScreen):
             Series("clean-train", xs, cols.get("clean_train_acc", []), "clean"),
             Series("noisy-train", xs, cols.get("noisy_train_acc", []), "noisy"),
             Series("test", xs, cols.get("test_acc", []), "test"),
-        ], title="accuracy (noisy-train = memorized wrong labels)")
+        ], title="accuracy (noisy-train: against the noisy labels)")
         self.query_one("#loss-plot", LinePlot).show([
             Series("clean-train", xs, cols.get("clean_train_loss", []), "clean"),
             Series("noisy-train", xs, cols.get("noisy_train_loss", []), "noisy"),
