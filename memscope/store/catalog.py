@@ -27,8 +27,18 @@ Paths
 The views hold absolute paths (DuckDB resolves relative paths against the process's
 working directory, not the database file). ``memscope_meta`` records the home the catalog
 was built for; opening a catalog whose recorded home differs from the home it sits in (the
-home was moved or copied) rebuilds it. External tools (the duckdb CLI) opening a moved
-catalog without memscope will see the old paths until any memscope command runs.
+home was moved or copied) rebuilds it. ``memscope_meta.catalog`` also records the file's own
+path, and every view of the file catalog checks it against ``duckdb_databases()`` (DuckDB
+reports the real path of each open file): opened at another path (a moved or copied home, in
+the duckdb CLI or Harlequin), a view stops with an error naming both paths instead of
+silently reading the old home, and ``memscope_meta.opened_here`` is false. Any memscope
+command on the moved home rebuilds the catalog. The in-memory catalog has no such check.
+
+Files
+-----
+The catalog and ``memscope export --to FILE.duckdb`` are written in the storage format of
+:data:`STORAGE_COMPATIBILITY`, so DuckDB clients older than the writer (the pip
+``duckdb-cli``, Harlequin on an older duckdb) open them too.
 
 Views
 -----
@@ -49,6 +59,7 @@ Views
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional
@@ -65,6 +76,10 @@ CATALOG_VERSION = 2  # 2: notes, hyperparameters and config in runs
 #: View names the catalog defines itself; a Parquet table cannot take them.
 RESERVED_VIEWS = ("runs", "memscope_meta")
 META_VIEW = "memscope_meta"
+#: The storage format of every DuckDB file memscope writes: readable by DuckDB 1.1 and later.
+#: The default (the writer's own format) locks out older clients, e.g. duckdb-cli 1.5 under
+#: duckdb 2.0; views and plain tables need nothing newer.
+STORAGE_COMPATIBILITY = "v1.1.0"
 
 # (name, SQL type) of every run.json key the runs view exposes, in column order.
 # Timestamps are ISO-8601 strings in the file; everything goes through TRY_CAST.
@@ -202,13 +217,49 @@ SELECT {', '.join(select)}
 FROM parsed"""
 
 
-def meta_view_sql(home: Home, tables: list[str]) -> str:
+def opened_here_sql(catalog_file: str) -> str:
+    """True where the database file at ``catalog_file`` (a real path) is open: DuckDB lists
+    each open file under its real path in ``duckdb_databases()``."""
+    return f"EXISTS (SELECT 1 FROM duckdb_databases() WHERE path = {sql_string(catalog_file)})"
+
+
+def moved_guard_sql(catalog_file: str) -> str:
+    """A condition that holds where the catalog is opened at the path it was built for, and
+    otherwise stops the query with an error naming both paths and the way out."""
+    opened = "(SELECT string_agg(path, ', ') FROM duckdb_databases() WHERE path IS NOT NULL)"
+    message = sql_string(
+        f"this memscope catalog was built for {catalog_file}; its views read the results next to "
+        "that file, not next to this copy. Run any memscope command on this home to rebuild it "
+        "(memscope --home <this folder> runs list), or read the Parquet parts under runs/ directly. "
+        "Opened from: "
+    )
+    return f"(SELECT CASE WHEN {opened_here_sql(catalog_file)} THEN true ELSE error({message} || {opened}) END)"
+
+
+_VIEW_HEAD = re.compile(r"CREATE OR REPLACE VIEW (\S+) AS\s")
+
+
+def guarded_view_sql(statement: str, guard: str) -> str:
+    """``CREATE OR REPLACE VIEW name AS <body>`` rewritten to read ``<body>`` only where ``guard`` holds."""
+    head = _VIEW_HEAD.match(statement)
+    if head is None:
+        raise ValueError(f"not a CREATE OR REPLACE VIEW statement: {statement[:60]}")
+    # the body on lines of its own: it may end in a -- comment
+    return f"CREATE OR REPLACE VIEW {head.group(1)} AS SELECT * FROM (\n{statement[head.end():]}\n) WHERE {guard}"
+
+
+def meta_view_sql(home: Home, tables: list[str], catalog_file: str | None = None) -> str:
+    """One row: the home and catalog file the views were built for, whether this database is
+    that file (``opened_here``; always true for an in-memory catalog), format and tables."""
     from memscope import __version__
 
     built = datetime.now(timezone.utc).isoformat(timespec="seconds")
     table_list = "[" + ", ".join(sql_string(t) for t in tables) + "]::VARCHAR[]"
+    catalog = sql_string(catalog_file) if catalog_file is not None else "NULL::VARCHAR"
+    opened_here = opened_here_sql(catalog_file) if catalog_file is not None else "true"
     return (
         f"CREATE OR REPLACE VIEW {META_VIEW} AS SELECT {sql_string(_root(home))} AS home, "
+        f"{catalog} AS catalog, {opened_here} AS opened_here, "
         f"{CATALOG_VERSION} AS catalog_version, {sql_string(__version__)} AS memscope_version, "
         f"{table_list} AS tables, TIMESTAMPTZ {sql_string(built)} AS built_at"
     )
@@ -219,17 +270,19 @@ def catalog_tables(home: Home) -> list[str]:
     return [t for t in home.table_names() if t not in RESERVED_VIEWS]
 
 
-def catalog_views(home: Home) -> list[tuple[str, str]]:
+def catalog_views(home: Home, catalog_file: str | None = None) -> list[tuple[str, str]]:
     """``(view name, CREATE statement)`` for every view of the catalog, in definition order.
 
     The one definition of the catalog: a file catalog, an in-memory catalog and an
-    in-memory catalog around unreadable parts all come from here."""
+    in-memory catalog around unreadable parts all come from here. With ``catalog_file``
+    (the real path of the file being built), every view but ``memscope_meta`` refuses to
+    read when the file is opened at another path (see the module docstring)."""
     tables = catalog_tables(home)
-    return [
-        *((t, table_view_sql(home, t)) for t in tables),
-        ("runs", runs_view_sql(home)),
-        (META_VIEW, meta_view_sql(home, tables)),
-    ]
+    views = [*((t, table_view_sql(home, t)) for t in tables), ("runs", runs_view_sql(home))]
+    if catalog_file is not None:
+        guard = moved_guard_sql(catalog_file)
+        views = [(name, guarded_view_sql(statement, guard)) for name, statement in views]
+    return [*views, (META_VIEW, meta_view_sql(home, tables, catalog_file))]
 
 
 def catalog_statements(home: Home) -> list[str]:
@@ -259,17 +312,22 @@ TableFallback = Callable[[str, "duckdb.Error"], Optional[str]]
 
 
 def define_catalog(
-    conn: "duckdb.DuckDBPyConnection", home: Home, fallback: TableFallback | None = None
+    conn: "duckdb.DuckDBPyConnection",
+    home: Home,
+    fallback: TableFallback | None = None,
+    *,
+    catalog_file: str | None = None,
 ) -> None:
     """Create the catalog's views on ``conn`` (a fresh catalog file or an in-memory database).
 
     With ``fallback``, a Parquet table whose view fails to create is defined by the
     statement ``fallback`` returns instead (the ``runs`` and meta views never fall back).
+    ``catalog_file``: see :func:`catalog_views` (a file catalog only).
     """
     import duckdb
 
     tables = set(catalog_tables(home)) if fallback is not None else set()
-    for name, statement in catalog_views(home):
+    for name, statement in catalog_views(home, catalog_file):
         try:
             conn.execute(statement)
         except duckdb.Error as exc:
@@ -283,7 +341,8 @@ def build_duckdb_file(target: Path, fill: Callable[["duckdb.DuckDBPyConnection"]
     """Write a new DuckDB file at ``target`` atomically.
 
     ``fill`` gets a read-write connection to a private temporary file in the same folder
-    (extensions never installed or loaded, no progress bar); once it returns, the file is
+    (extensions never installed or loaded, no progress bar, the storage format of
+    :data:`STORAGE_COMPATIBILITY`); once it returns, the file is
     checkpointed, closed and ``os.replace()``\\ d over ``target``. If ``fill`` (or anything
     else) fails, the error propagates, ``target`` is untouched, and the temporary file and
     its WAL are removed.
@@ -297,7 +356,11 @@ def build_duckdb_file(target: Path, fill: Callable[["duckdb.DuckDBPyConnection"]
     try:
         conn = duckdb.connect(
             str(tmp),
-            config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
+            config={
+                "autoinstall_known_extensions": False,
+                "autoload_known_extensions": False,
+                "storage_compatibility_version": STORAGE_COMPATIBILITY,
+            },
         )
         try:
             conn.execute("SET enable_progress_bar = false")
@@ -325,7 +388,8 @@ def refresh_catalog(home: Home) -> Path:
         last_error: Exception | None = None
         for _attempt in range(3):  # a part removed mid-build (runs rm, clear) is transient
             try:
-                build_duckdb_file(target, lambda conn: define_catalog(conn, home))
+                real = os.path.realpath(target)  # what duckdb_databases() reports once it is open
+                build_duckdb_file(target, lambda conn: define_catalog(conn, home, catalog_file=real))
                 last_error = None
                 break
             except duckdb.IOException as exc:
@@ -343,18 +407,20 @@ def refresh_catalog(home: Home) -> Path:
 
 
 def catalog_is_current(conn: "duckdb.DuckDBPyConnection", home: Home) -> bool:
-    """Whether a catalog opened on ``conn`` was built for this home, format and table set."""
+    """Whether a catalog opened on ``conn`` was built for this home, format and table set,
+    and is open at the path it was built for (its views refuse to read otherwise)."""
     import duckdb
 
     try:
-        rows = conn.execute(f"SELECT home, catalog_version, tables FROM {META_VIEW}").fetchall()
+        rows = conn.execute(f"SELECT home, catalog_version, tables, opened_here FROM {META_VIEW}").fetchall()
     except duckdb.Error:
         return False
     if len(rows) != 1:
         return False
-    recorded_home, version, tables = rows[0]
+    recorded_home, version, tables, opened_here = rows[0]
     return (
-        recorded_home == _root(home)
+        opened_here is True
+        and recorded_home == _root(home)
         and version == CATALOG_VERSION
         and list(tables or []) == catalog_tables(home)
     )
@@ -365,6 +431,7 @@ __all__ = [
     "META_VIEW",
     "RESERVED_VIEWS",
     "RUN_COLUMNS",
+    "STORAGE_COMPATIBILITY",
     "TableFallback",
     "build_duckdb_file",
     "catalog_is_current",
@@ -373,5 +440,7 @@ __all__ = [
     "catalog_views",
     "define_catalog",
     "ensure_run_fixture",
+    "guarded_view_sql",
+    "moved_guard_sql",
     "refresh_catalog",
 ]
