@@ -394,6 +394,7 @@ class FlipEngine:
         eval_sets: dict[str, tuple[Tensor, Tensor]] | None = None,
         progress: Callable[[str], None] | None = None,
         progress_every_s: float = 10.0,
+        on_targets: Callable[[int, int], None] | None = None,  # (targets done, targets) for a progress bar
     ):
         if isinstance(candidates, (list, tuple)):
             candidates = UnitCandidates(candidates)
@@ -409,6 +410,7 @@ class FlipEngine:
         self.eval_sets = dict(eval_sets or {})
         self.progress = progress
         self.progress_every_s = progress_every_s
+        self.on_targets = on_targets
         self.device = x_train.device
         self.dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), x_train.dtype)
         self.copies = max(settings.noise_copies, 0)
@@ -458,6 +460,8 @@ class FlipEngine:
                     for k, t in finished:
                         results[k] = t.result
                     done_count += len(finished)
+                    if finished and self.on_targets is not None:
+                        self.on_targets(done_count, len(positions))
                     now = time.perf_counter()
                     if self.progress is not None and finished and (now - last_report >= self.progress_every_s or not (pending or active)):
                         last_report = now

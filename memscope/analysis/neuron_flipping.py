@@ -175,7 +175,8 @@ class NeuronFlipping(Analysis):
             reference_stream=o.reference_stream,
         )
         candidates = make_candidates(ctx, o)
-        engine = FlipEngine(ctx.model, candidates, data.x_train, data.y_train, settings, ctx.torch_generator, eval_sets, progress=ctx.progress)
+        engine = FlipEngine(ctx.model, candidates, data.x_train, data.y_train, settings, ctx.torch_generator, eval_sets, progress=ctx.progress,
+                            on_targets=lambda done, total: ctx.progress_steps(done, total, "targets"))
         ids = ctx.example_ids(positions)
         ctx.progress(
             f"{len(positions)} targets ({int(prepared.is_noisy[positions].sum())} noisy), "

@@ -113,10 +113,14 @@ class LayerRetraining(Analysis):
         reset_state = ctx.load_state(self.options.reset_epoch)  # names the saved epochs when it is missing
         final_state = {k: v.detach().clone() for k, v in ctx.model.state_dict().items()}
         model, etd = self.working_copy(ctx)
+        total = len(groups) * self.options.epochs
         try:
-            for index, group in groups:
+            for position, (index, group) in enumerate(groups):
                 model.load_state_dict(final_state)
-                rows = self.retrain_layer(ctx, model, index, group, reset_state, etd)
+                base = position * self.options.epochs
+                rows = self.retrain_layer(ctx, model, index, group, reset_state, etd,
+                                          on_epoch=lambda epoch, base=base: ctx.progress_steps(base + epoch, total, "layer-epochs"))
+                ctx.progress_steps(base + self.options.epochs, total, "layer-epochs")  # patience may stop a layer early
                 ctx.write("layer_retrains", rows)
                 last = {k: rows[k][-1] for k in ACC_KEYS}
                 ctx.progress(
@@ -127,7 +131,8 @@ class LayerRetraining(Analysis):
             if etd is not None:
                 etd.remove()
 
-    def retrain_layer(self, ctx: Any, model: Any, index: int, group: Any, reset_state: dict, etd: Any = None) -> dict[str, list]:
+    def retrain_layer(self, ctx: Any, model: Any, index: int, group: Any, reset_state: dict, etd: Any = None,
+                      on_epoch: Any = None) -> dict[str, list]:
         """Reset ``group`` in ``model`` to ``reset_state``, retrain it on the clean examples, return the rows.
 
         Leaves ``model`` holding the retrained layer; every parameter and buffer outside the group is unchanged.
@@ -192,6 +197,8 @@ class LayerRetraining(Analysis):
                             "lower analysis.retraining.lr"
                         )
                 acc = record(epoch)
+                if on_epoch is not None:
+                    on_epoch(epoch)
                 streak = streak + 1 if acc["clean_train_acc"] >= 1.0 else 0
                 if opts.patience and streak >= opts.patience:
                     break

@@ -116,7 +116,8 @@ class LayerRewinding(Analysis):
         epochs = self.checkpoint_epochs(ctx)
         params = {g.name: group_parameters(model, g) for _, g in groups}
         final = {name: [p.detach().clone() for _, p in pairs] for name, pairs in params.items()}
-        for epoch in epochs:
+        total = len(epochs) * len(groups)
+        for step, epoch in enumerate(epochs):
             state = ctx.load_state(epoch)
             rows: dict[str, list] = {k: [] for k in ("layer_index", "layer", "checkpoint_epoch", "clean_train_acc", "noisy_train_acc", "test_acc")}
             for index, group in groups:
@@ -134,6 +135,7 @@ class LayerRewinding(Analysis):
                 rows["checkpoint_epoch"].append(epoch)
                 for key in ("clean_train_acc", "noisy_train_acc", "test_acc"):
                     rows[key].append(acc[key])
+                ctx.progress_steps(step * len(groups) + len(rows["layer"]), total, "layer rewinds")
             del state
             ctx.write("layer_rewinds", rows)
             ctx.progress(

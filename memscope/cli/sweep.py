@@ -39,11 +39,23 @@ def _home(ctx: typer.Context | None, home: Path | None, *, create: bool = True):
     return common.get_home(home or _root_param(ctx, "home"), create=create)
 
 
-def _echo():
+def _echo(progress=None):
     def echo(message: str) -> None:
-        common.eprint(f"{datetime.now():%H:%M:%S} sweep: {message}")
+        line = f"{datetime.now():%H:%M:%S} sweep: {message}"
+        if progress is not None:
+            progress.message(line)  # above the bar on a terminal
+        else:
+            common.eprint(line)
 
     return echo
+
+
+def _sweep_progress():
+    """The sweep's overall bar (runs ended of all, ETA) on a terminal; in a log, a line each
+    time a run ends."""
+    from memscope.train.progress import Progress  # torch-free
+
+    return Progress(0, every_s=0.0)
 
 
 # --------------------------------------------------------------------------- memscope sweep
@@ -140,7 +152,11 @@ def _sweep(ctx, config, grid, grid_file, overrides, executor, workers, retries, 
             f"follow it with 'memscope sweeps show {sweep_id}', stop it with 'memscope sweeps cancel {sweep_id}'"
         )
         return
-    code = driver.drive(store, sweep_id, _echo())
+    progress = _sweep_progress()
+    try:
+        code = driver.drive(store, sweep_id, _echo(progress), lambda ended, total: progress.steps("sweep", ended, total, "runs"))
+    finally:
+        progress.close()
     common.eprint(f"  memscope sweeps show {sweep_id}\n  memscope sweeps report {sweep_id}")
     if code:
         raise typer.Exit(code)

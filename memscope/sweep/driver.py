@@ -219,8 +219,10 @@ def _run_id_from(stdout: str, home: Home) -> str | None:
 
 
 class SweepDriver:
-    def __init__(self, home: Home, sweep_id: str, echo: Callable[[str], None] | None = None):
+    def __init__(self, home: Home, sweep_id: str, echo: Callable[[str], None] | None = None,
+                 on_progress: Callable[[int, int], None] | None = None):
         self.home = home
+        self.on_progress = on_progress or (lambda done, total: None)  # (runs ended, runs): a bar with an ETA
         self.sweep_id = sweep_id
         self.folder = store.sweep_dir(home, sweep_id)
         self.path = self.folder / SWEEP_JSON
@@ -313,6 +315,7 @@ class SweepDriver:
             d["executor_detail"] = self.executor.describe()
             self.save()
             self.echo(f"{len(self.entries())} runs, {d['executor_detail']}")
+            self._report_progress()
             self._loop()
         except KeyboardInterrupt:  # signal handlers not installed (not the main thread)
             self.cancelled = True
@@ -413,7 +416,13 @@ class SweepDriver:
                 entry["status"] = "failed"
                 self.echo(f"{self.label(entry)} failed after {entry['attempts']} attempt(s): {message}; log: {handle.log_path}")
         self.save()
+        if not retry:
+            self._report_progress()
         return retry
+
+    def _report_progress(self) -> None:
+        ended = sum(e["status"] in ("completed", "failed", "cancelled") for e in self.entries())
+        self.on_progress(ended, len(self.entries()))
 
     def _accuracy(self, run_id: str | None) -> str:
         if not run_id:
@@ -481,6 +490,8 @@ class SweepDriver:
         return int(code)
 
 
-def drive(home: Home, sweep_id: str, echo: Callable[[str], None] | None = None) -> int:
-    """Run a recorded (pending) sweep to the end in this process; return the exit code."""
-    return SweepDriver(home, sweep_id, echo).run()
+def drive(home: Home, sweep_id: str, echo: Callable[[str], None] | None = None,
+          on_progress: Callable[[int, int], None] | None = None) -> int:
+    """Run a recorded (pending) sweep to the end in this process; return the exit code.
+    ``on_progress(ended, total)`` is called at the start and whenever a run ends for good."""
+    return SweepDriver(home, sweep_id, echo, on_progress).run()

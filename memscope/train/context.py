@@ -35,6 +35,7 @@ class RunContext:
     etd: Any = None  # ExampleTiedDropout when [etd] is enabled
     host: Any = None  # the PluginHost
     report: Callable[[str], None] = field(default=lambda text: print(text, file=sys.stderr))
+    report_steps: Callable[[str, int, int, str], None] = field(default=lambda name, done, total, unit: None)
     analysis_name: str = ""  # the analysis being run (set by the runner)
 
     @property
@@ -117,3 +118,8 @@ class RunContext:
 
     def progress(self, text: str) -> None:
         self.report(f"[{self.analysis_name or 'run'}] {text}")
+
+    def progress_steps(self, done: int, total: int, unit: str = "steps") -> None:
+        """How far the running analysis is (``done`` of ``total`` ``unit``): a bar with an
+        ETA on a terminal, a line every few seconds in a log."""
+        self.report_steps(self.analysis_name or "run", done, total, unit)

@@ -222,6 +222,7 @@ class Run:
             etd=self.etd,
             host=self.host,
             report=self.progress.message,
+            report_steps=self.progress.steps,
         )
         for analysis in self.analyses:
             self.ctx.analysis_name = analysis.name
@@ -523,6 +524,7 @@ class Run:
             self._save_traceback()
             raise RunFailed(f"run {self.info.data['run_id']} failed: {error} (traceback in {self.info.run_dir / 'error.log'})") from None
         finally:
+            self.progress.close()  # the summary and errors print below the finished bars
             self.info.stop_heartbeat()
             self.stop.uninstall()
             final = {}
@@ -689,6 +691,7 @@ def analyze(home: Home, host: PluginHost, run_id: str, names: list[str], overrid
                 continue
             _clear_rows(run.writer, table, analysis.name)
         run_analysis(run.ctx, analysis, info, run.progress)
+    run.progress.close()
     (run_dir / "config.toml").write_text(config_to_toml(config), encoding="utf-8")
     return {a.name: info.data["analyses"].get(a.name, {}) for a in selected}
 
