@@ -1,7 +1,12 @@
 """``memscope export``: materialize every table (and ``runs``) for sharing.
 
 ``--to results.duckdb`` writes one DuckDB file with a real table per view; ``--to DIR
---format parquet`` writes ``DIR/<table>.parquet``. Rows are read through the same locked-down,
+--format parquet`` writes ``DIR/<table>.parquet``. An export is self-contained: it reads no
+file of the home it came from. ``runs.run_dir`` is relative to that home (``runs/<run_id>``),
+``run_configs`` holds each run's config.toml (as written, and as JSON), and a DuckDB export's
+``memscope_meta`` table says where and when it was exported. DuckDB files are written in an
+old storage format (:data:`memscope.store.catalog.STORAGE_COMPATIBILITY`) so older clients
+open them too. Rows are read through the same locked-down,
 read-only connection as ``memscope query`` and streamed as Arrow batches into a *separate*
 connection that can write only the target (a temporary file renamed into place when
 complete, so a failed export leaves nothing half-written).
@@ -19,6 +24,7 @@ from memscope.cli.common import HomeOption, complete_run_id, eprint, handle_erro
 from memscope.errors import MemscopeError, StoreError
 
 DUCKDB_SUFFIXES = (".duckdb", ".ddb", ".db")
+RUN_CONFIGS = "run_configs"
 EXPORT_FORMATS = ("duckdb", "parquet")
 BATCH_ROWS = 65536
 
@@ -50,7 +56,9 @@ def _reader(conn: Any, table: str, run_ids: list[str] | None) -> tuple[Any, list
     """An Arrow reader over one view, and the names of its JSON columns (Arrow drops the type)."""
     from memscope.store.catalog import sql_identifier, sql_string
 
-    sql = f"SELECT * FROM {sql_identifier(table)}"
+    # runs.run_dir relative to the home: the export must not point into the home it came from
+    star = r"* REPLACE (regexp_replace(run_dir, '^.*/(runs/[^/]+)$', '\1') AS run_dir)" if table == "runs" else "*"
+    sql = f"SELECT {star} FROM {sql_identifier(table)}"
     if run_ids:
         sql += " WHERE run_id IN (" + ", ".join(sql_string(r) for r in run_ids) + ")"
     relation = conn.sql(sql)
@@ -58,7 +66,49 @@ def _reader(conn: Any, table: str, run_ids: list[str] | None) -> tuple[Any, list
     return relation.to_arrow_reader(BATCH_ROWS), json_columns
 
 
-def export_duckdb(conn: Any, target: Path, run_ids: list[str] | None) -> dict[str, int]:
+def run_configs(conn: Any, run_ids: list[str] | None) -> Any:
+    """An Arrow table: each exported run's config.toml as written (``config_toml``) and
+    parsed (``config``, JSON text); both null where the file is missing or unreadable."""
+    import json
+    import tomllib
+
+    import pyarrow as pa
+
+    from memscope.store.catalog import sql_string
+
+    sql = "SELECT run_id, run_dir FROM runs"
+    if run_ids:
+        sql += " WHERE run_id IN (" + ", ".join(sql_string(r) for r in run_ids) + ")"
+    rows: dict[str, list[Any]] = {"run_id": [], "config_toml": [], "config": []}
+    for run_id, run_dir in conn.execute(sql + " ORDER BY run_id").fetchall():
+        text = parsed = None
+        try:
+            text = (Path(run_dir) / "config.toml").read_text(encoding="utf-8")
+            parsed = json.dumps(tomllib.loads(text), allow_nan=False)
+        except (OSError, TypeError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValueError):
+            parsed = None  # a missing or damaged config: the text (if any) still goes along
+        rows["run_id"].append(run_id)
+        rows["config_toml"].append(text)
+        rows["config"].append(parsed)
+    return pa.table(rows, schema=pa.schema([("run_id", pa.string()), ("config_toml", pa.string()), ("config", pa.string())]))
+
+
+def _export_meta(out: Any, source: Path, tables: list[str]) -> None:
+    """``memscope_meta`` of an export: where it came from, when, and what it holds."""
+    from datetime import datetime, timezone
+
+    from memscope import __version__
+    from memscope.store.catalog import META_VIEW
+
+    out.execute(
+        f"CREATE TABLE {META_VIEW} AS SELECT 'export' AS kind, ?::VARCHAR AS exported_from, "
+        "?::TIMESTAMPTZ AS exported_at, ?::VARCHAR AS memscope_version, ?::VARCHAR[] AS tables",
+        [source.as_posix(), datetime.now(timezone.utc), __version__, tables],
+    )
+
+
+def export_duckdb(conn: Any, target: Path, run_ids: list[str] | None, source: Path | None = None) -> dict[str, int]:
+    """Every view as a table, plus ``run_configs`` and ``memscope_meta`` (``source``: the home)."""
     from memscope.store.catalog import build_duckdb_file, sql_identifier
 
     counts: dict[str, int] = {}
@@ -72,6 +122,12 @@ def export_duckdb(conn: Any, target: Path, run_ids: list[str] | None) -> dict[st
             out.execute(f"CREATE TABLE {sql_identifier(table)} AS SELECT {star} FROM memscope_export_source")
             out.unregister("memscope_export_source")
             ((counts[table],),) = out.execute(f"SELECT count(*) FROM {sql_identifier(table)}").fetchall()
+        configs = run_configs(conn, run_ids)
+        out.register("memscope_export_source", configs)
+        out.execute(f"CREATE TABLE {RUN_CONFIGS} AS SELECT run_id, config_toml, config::JSON AS config FROM memscope_export_source")
+        out.unregister("memscope_export_source")
+        counts[RUN_CONFIGS] = configs.num_rows
+        _export_meta(out, source or Path("."), sorted(counts))
 
     build_duckdb_file(target, fill)
     return counts
@@ -96,7 +152,22 @@ def export_parquet(conn: Any, target: Path, run_ids: list[str] | None) -> dict[s
         finally:
             tmp.unlink(missing_ok=True)
         counts[table] = rows
+    configs = run_configs(conn, run_ids)
+    write_parquet_file(configs, target / f"{RUN_CONFIGS}.parquet")
+    counts[RUN_CONFIGS] = configs.num_rows
     return counts
+
+
+def write_parquet_file(table: Any, path: Path) -> None:
+    """``table`` to ``path`` through a temporary file renamed into place."""
+    import pyarrow.parquet as pq
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 @handle_errors
@@ -143,7 +214,7 @@ def export(
     conn = open_connection(resolved, host)
     try:
         if fmt_name == "duckdb":
-            counts = export_duckdb(conn, to, run_ids or None)
+            counts = export_duckdb(conn, to, run_ids or None, resolved.root)
         else:
             counts = export_parquet(conn, to, run_ids or None)
     except duckdb.Error as exc:
@@ -160,4 +231,4 @@ def register(app: typer.Typer) -> None:
     app.command("export")(export)
 
 
-__all__ = ["export_duckdb", "export_parquet", "register"]
+__all__ = ["export_duckdb", "export_parquet", "register", "run_configs"]
