@@ -177,6 +177,7 @@ class NeuronFlipping(Analysis):
         candidates = make_candidates(ctx, o)
         engine = FlipEngine(ctx.model, candidates, data.x_train, data.y_train, settings, ctx.torch_generator, eval_sets, progress=ctx.progress,
                             on_targets=lambda done, total: ctx.progress_steps(done, total, "targets"))
+        ctx.progress_steps(0, len(positions), "targets")
         ids = ctx.example_ids(positions)
         ctx.progress(
             f"{len(positions)} targets ({int(prepared.is_noisy[positions].sum())} noisy), "

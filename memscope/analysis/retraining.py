@@ -114,6 +114,7 @@ class LayerRetraining(Analysis):
         final_state = {k: v.detach().clone() for k, v in ctx.model.state_dict().items()}
         model, etd = self.working_copy(ctx)
         total = len(groups) * self.options.epochs
+        ctx.progress_steps(0, total, "layer-epochs")
         try:
             for position, (index, group) in enumerate(groups):
                 model.load_state_dict(final_state)

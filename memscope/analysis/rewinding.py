@@ -117,6 +117,7 @@ class LayerRewinding(Analysis):
         params = {g.name: group_parameters(model, g) for _, g in groups}
         final = {name: [p.detach().clone() for _, p in pairs] for name, pairs in params.items()}
         total = len(epochs) * len(groups)
+        ctx.progress_steps(0, total, "layer rewinds")
         for step, epoch in enumerate(epochs):
             state = ctx.load_state(epoch)
             rows: dict[str, list] = {k: [] for k in ("layer_index", "layer", "checkpoint_epoch", "clean_train_acc", "noisy_train_acc", "test_acc")}

@@ -52,7 +52,7 @@ def _echo(progress=None):
 
 def _sweep_progress():
     """The sweep's overall bar (runs ended of all, ETA) on a terminal; in a log, a line each
-    time a run ends."""
+    time a run ends (the driver reports 0 ended at the start: the ETA counts from there)."""
     from memscope.train.progress import Progress  # torch-free
 
     return Progress(0, every_s=0.0)

@@ -30,8 +30,8 @@ def eta_seconds(started: float, done_now: int, done_at_start: int, total: int, n
 class _Tracker:
     """Start time and count of one bar, for the ETA of plain lines."""
 
-    def __init__(self, done: int):
-        self.started = time.perf_counter()
+    def __init__(self, done: int, started: float | None = None):
+        self.started = time.perf_counter() if started is None else started
         self.first_done = done
         self.last_line = float("-inf")
 
@@ -50,6 +50,7 @@ class Progress:
         self._bars: Any = None  # rich.progress.Progress, started on first use
         self._tasks: dict[str, Any] = {}
         self._trackers: dict[str, _Tracker] = {}
+        self._created = time.perf_counter()  # training's ETA counts from here
 
     # ------------------------------------------------------------------ live bars
 
@@ -93,7 +94,7 @@ class Progress:
             f"loss {metrics['train_loss']:.3f}  clean {metrics['clean_train_acc']:.3f}  "
             f"noisy {_nan(metrics['noisy_train_acc'])}  test {metrics['test_acc']:.3f}"
         )
-        tracker = self._trackers.setdefault("train", _Tracker(epoch - 1))
+        tracker = self._trackers.setdefault("train", _Tracker(epoch - 1, self._created))
         if self.live:  # a line per epoch above the bar: the curve stays in the scrollback
             self._update("train", "train", epoch, self.total, "epochs")
             self.message(f"epoch {epoch:>3}/{self.total} {info}")
@@ -101,16 +102,19 @@ class Progress:
         self._write(f"epoch {epoch:>3}/{self.total} {info}  eta {tracker.eta(epoch, self.total)}")
 
     def steps(self, name: str, done: int, total: int, unit: str = "steps") -> None:
-        """An analysis's progress: ``done`` of ``total`` ``unit`` (targets, layer-epochs, ...)."""
+        """An analysis's progress: ``done`` of ``total`` ``unit`` (targets, layer-epochs, ...).
+        Report ``done=0`` when the work starts: the ETA counts from the first report."""
         if not self.enabled or total <= 0:
             return
         key = f"analysis:{name}"
-        tracker = self._trackers.setdefault(key, _Tracker(0))
+        tracker = self._trackers.setdefault(key, _Tracker(done))
         if self.live:
             self._update(key, name, done, total, unit)
             return
         now = time.perf_counter()
-        if done >= total or now - tracker.last_line >= self.every_s:
+        if done == 0:  # the start: no rate to tell an ETA from yet
+            tracker.last_line = now
+        elif done >= total or now - tracker.last_line >= self.every_s:
             tracker.last_line = now
             self._write(f"[{name}] {done}/{total} {unit}  eta {tracker.eta(done, total)}")
 

@@ -22,24 +22,32 @@ def test_eta_is_the_rate_so_far_times_what_is_left():
     assert format_eta(75) == "1:15" and format_eta(3700) == "1:01:40"
 
 
-def test_a_log_gets_one_line_per_epoch_with_an_eta():
+def test_a_log_gets_one_line_per_epoch_with_an_eta(monkeypatch):
+    import memscope.train.progress as module
+
+    clock = iter([100.0, 110.0, 120.0, 130.0])  # created at 100, one epoch every 10 s
+    monkeypatch.setattr(module.time, "perf_counter", lambda: next(clock))
     out = io.StringIO()
     progress = Progress(3, stream=out)
     for epoch in (1, 2, 3):
         progress.epoch(epoch, METRICS)
     lines = out.getvalue().splitlines()
-    assert len(lines) == 3 and lines[0].startswith("epoch   1/3 loss 0.500") and "noisy   -  " in lines[0]
-    assert all(" eta " in line for line in lines) and lines[-1].endswith("eta 0:00")
+    assert lines[0] == "epoch   1/3 loss 0.500  clean 0.900  noisy   -    test 0.800  eta 0:20"
+    assert lines[1].endswith("eta 0:10") and lines[2].endswith("eta 0:00")
 
 
 def test_a_log_gets_analysis_steps_every_few_seconds_and_at_the_end():
-    out = io.StringIO()
-    progress = Progress(1, stream=out, every_s=3600)
-    for done in range(1, 101):
-        progress.steps("neuron_flipping", done, 100, "targets")
-    lines = out.getvalue().splitlines()
-    assert lines[0].startswith("[neuron_flipping] 1/100 targets  eta ")
-    assert lines[-1] == "[neuron_flipping] 100/100 targets  eta 0:00" and len(lines) == 2
+    def lines(every_s: float) -> list[str]:
+        out = io.StringIO()
+        progress = Progress(1, stream=out, every_s=every_s)
+        progress.steps("neuron_flipping", 0, 100, "targets")  # the start: no line, the ETA counts from here
+        for done in range(1, 101):
+            progress.steps("neuron_flipping", done, 100, "targets")
+        return out.getvalue().splitlines()
+
+    assert lines(3600) == ["[neuron_flipping] 100/100 targets  eta 0:00"]
+    every = lines(0)
+    assert len(every) == 100 and every[0].startswith("[neuron_flipping] 1/100 targets  eta ")
 
 
 def test_quiet_prints_nothing():
