@@ -1,224 +1,263 @@
-"""Reproduce the paper's four verified claims on the CPU and print claim / measured / verdict.
+"""Reproduce the paper's four verified claims on the CPU: claim, paper, measured, verdict.
 
-Two settings: the digits default (small CNN) and MNIST from a Keras-style .npz with
-ResNet-9 at a small width on a subset. Each setting trains two runs with the same seed and
-noise: a plain run with gradient accounting, rewinding, retraining and neuron flipping, and
-an example-tied-dropout run. Verdicts use fixed rules stated next to each claim; nothing is
-tuned to make a claim pass. Claim 3 is measured twice: with the default candidates (every
-layer group, the classifier included) and, as a labelled variant under the same rule, with
-the hidden layers only; the variant re-runs neuron flipping on the plain run, replacing that
-run's neuron_flipping rows (in --home, the run keeps the variant's rows).
+Maini et al., "Can Neural Network Memorization Be Localized?", ICML 2023 (arXiv 2307.09542).
+Three settings: the digits default (small CNN), MNIST with ResNet-9 at quarter width on a
+subset, and CIFAR-10 (the JPEG q75 copy in ../shared/data) with ResNet-9 at quarter width
+on a subset. Each setting trains two runs with the same seed and noise: a plain run
+(gradient accounting, rewinding, retraining, neuron flipping, all with default options) and
+an example-tied-dropout run. The rules, fixed before any run, are in docs/reproduction.md
+and bench/repro_rules.py; nothing is tuned to make a claim pass.
 
-Run: python bench/reproduce.py [--mnist PATH] [--only digits|mnist] [--home DIR]
+Runs are kept in --home: a completed run whose resolved config equals the one wanted is
+reused, not retrained. --reanalyze NAME re-runs one analysis on those runs first (a changed
+engine is re-measured without retraining). --write-doc regenerates the table section of
+docs/reproduction.md. --quick runs every setting at a tiny size to check the script end to
+end (its numbers mean nothing and never go into the doc).
+
+Run: python bench/reproduce.py [--home DIR] [--only SETTING] [--reanalyze NAME] [--write-doc] [--quick] [--data DIR]
 """
 
 from __future__ import annotations
 
 import argparse
-import math
-import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the repro_* helpers beside this file
 
-from memscope.config import load_config
-from memscope.plugins import PluginHost
-from memscope.store.home import Home
-from memscope.train.runner import Run, analyze
+import duckdb  # noqa: E402
 
-PAPER = ["gradient_accounting", "rewinding", "retraining", "neuron_flipping"]
+# Imported now, so that a long run keeps the code it started with when the tree changes under
+# it (the analyses import these lazily, after training).
+import memscope.analysis.flipping_engine  # noqa: E402,F401
+import memscope.train.evaluate  # noqa: E402,F401
+from memscope.config import RunConfig, load_config  # noqa: E402
+from memscope.errors import MemscopeError  # noqa: E402
+from memscope.plugins import PluginHost  # noqa: E402
+from memscope.store.home import Home  # noqa: E402
+from memscope.train.runner import Run, analyze  # noqa: E402
+
+import repro_rules as rules  # noqa: E402
+import repro_store as store  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "reproduction.md"
+PAPER_ANALYSES = ["gradient_accounting", "rewinding", "retraining", "neuron_flipping"]
+QUICK_FLIPS = ["analysis.neuron_flipping.num_noisy=3", "analysis.neuron_flipping.num_clean=3", "analysis.neuron_flipping.reference_batch=16",
+               "analysis.neuron_flipping.max_neurons=10", "analysis.neuron_flipping.eval_clean=50", "analysis.neuron_flipping.eval_noisy=20",
+               "analysis.neuron_flipping.eval_test=50", "analysis.retraining.epochs=1"]
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    label: str  # data and model, as the doc names them
+    config: str  # relative to the checkout
+    data_files: tuple[str, ...] = ()  # under --data, joined with '+' into data.path
+    overrides: tuple[str, ...] = ()
+    quick: tuple[str, ...] = field(default=())  # appended with --quick (later overrides win)
+
 
 SETTINGS = {
-    "digits": {
-        "config": "sample_configs/digits.toml",
-        "overrides": ["analysis.neuron_flipping.num_noisy=60", "analysis.neuron_flipping.num_clean=60", "analysis.neuron_flipping.reference_batch=128", "analysis.retraining.epochs=10"],
-    },
-    "mnist": {
-        "config": "sample_configs/mnist_resnet9_cpu.toml",
-        "overrides": ["data.train_subset=4000", "data.test_subset=1000", "train.epochs=40", "train.checkpoint_every=4",
-                      "analysis.neuron_flipping.num_noisy=30", "analysis.neuron_flipping.num_clean=30", "analysis.neuron_flipping.reference_batch=64",
-                      "analysis.retraining.epochs=6"],
-    },
+    s.name: s
+    for s in (
+        Setting("digits", "sklearn digits 8x8 (1438 train), small CNN", "sample_configs/digits.toml",
+                overrides=("analysis.neuron_flipping.num_noisy=60", "analysis.neuron_flipping.num_clean=60",
+                           "analysis.neuron_flipping.reference_batch=128", "analysis.retraining.epochs=10"),
+                quick=("train.epochs=3", "train.checkpoint_every=1", *QUICK_FLIPS)),
+        Setting("mnist", "MNIST (4000-example subset), ResNet-9 width 0.25", "sample_configs/mnist_resnet9_cpu.toml", ("mnist.npz",),
+                overrides=("data.train_subset=4000", "data.test_subset=1000", "train.epochs=40", "train.checkpoint_every=4",
+                           "analysis.neuron_flipping.num_noisy=30", "analysis.neuron_flipping.num_clean=30",
+                           "analysis.neuron_flipping.reference_batch=64", "analysis.retraining.epochs=6"),
+                quick=("data.train_subset=300", "data.test_subset=100", "train.epochs=2", "train.checkpoint_every=1", *QUICK_FLIPS)),
+        Setting("cifar10", "CIFAR-10 (JPEG q75 copy; seeded random subset), ResNet-9 width 0.25", "sample_configs/cifar10_resnet9_cpu.toml",
+                ("cifar10_jpeg_train_part1.npz", "cifar10_jpeg_train_part2.npz", "cifar10_jpeg_test.npz"),
+                quick=("data.train_subset=300", "data.test_subset=100", "train.epochs=2", "train.checkpoint_every=1", *QUICK_FLIPS)),
+    )
 }
 
+CLAIMS = (
+    ("1 gradients", "noisy 10% pull as hard as the clean 90%, in the opposite direction",
+     "aggregate noisy gradient norm comparable to the clean one; clean/noisy cosine strongly negative during memorization"),
+    ("2 layers", "most single layers redundant; those that matter are not the last",
+     "rewinding or retraining single layers: most are redundant, the critical ones are not the final layer"),
+    ("3 neurons", "few parameters, spread over layers; noisy need fewer than clean",
+     "about 5 channels flip a memorized CIFAR-10 example (ResNet-9); clean examples need more; spread over layers"),
+    ("4 ETD", "dropping the memorization channels removes memorization, gap shrinks",
+     "noisy-train accuracy 100% -> about 3% after dropping; generalization gap reduced"),
+)
 
-def run_one(home: Home, host: PluginHost, config: str, overrides: list[str]) -> str:
-    run = Run(load_config(config, overrides), home, host, progress=False)
-    run_id = run.start()
-    started = time.perf_counter()
-    result = run.execute()
-    failed = {n: e.get("error") for n, e in result.analyses.items() if e.get("status") == "failed"}
-    print(f"  run {run_id}: {result.status} in {time.perf_counter() - started:.0f}s"
-          f" (noisy-train {result.final.get('noisy_train_acc', float('nan')):.3f}, test {result.final.get('test_acc', float('nan')):.3f})"
-          + (f" failed analyses: {failed}" if failed else ""), flush=True)
+
+# --------------------------------------------------------------------------- running
+
+
+def resolved(setting: Setting, data_dir: Path, quick: bool) -> tuple[RunConfig, RunConfig] | str:
+    """(plain config, ETD config), or why the setting cannot run."""
+    overrides = list(setting.overrides)
+    if setting.data_files:
+        paths = [data_dir / f for f in setting.data_files]
+        missing = [p for p in paths if not p.is_file()]
+        if missing:
+            return f"data not found: {missing[0]} (pass --data DIR)"
+        overrides.append('data.path="' + "+".join(str(p.resolve()) for p in paths) + '"')
+    if quick:
+        overrides += setting.quick
+    config = str(ROOT / setting.config)
+    as_list = lambda names: "[" + ", ".join(f'"{n}"' for n in names) + "]"  # noqa: E731
+    plain = load_config(config, [*overrides, f"analyses={as_list(PAPER_ANALYSES)}"])
+    etd = load_config(config, [*[o for o in overrides if not o.startswith("analysis.")], "etd.enabled=true", f"analyses={as_list(['etd'])}"])
+    return plain, etd
+
+
+def obtain(home: Home, host: PluginHost, config: RunConfig, role: str, reanalyze: str | None) -> str:
+    """The run for ``config``: reused when a completed one matches, else trained now."""
+    run_id = store.find_finished_run(home, config)
+    if run_id is None:
+        run = Run(config, home, host, progress=False)
+        run_id = run.start()
+        started = time.perf_counter()
+        result = run.execute()
+        failed = {n: e.get("error") for n, e in result.analyses.items() if e.get("status") == "failed"}
+        print(f"  {role} run {run_id}: trained, {result.status} in {time.perf_counter() - started:.0f}s"
+              + (f"; failed analyses: {failed}" if failed else ""), flush=True)
+    else:
+        print(f"  {role} run {run_id}: reused (same resolved config)", flush=True)
+        if reanalyze and reanalyze in config.analyses:
+            started = time.perf_counter()
+            outcome = analyze(home, host, run_id, [reanalyze], [], progress=False)[reanalyze]
+            print(f"  {role} run {run_id}: re-ran {reanalyze}: {outcome.get('status')} in {time.perf_counter() - started:.0f}s"
+                  + (f" ({outcome['error']})" if outcome.get("error") else ""), flush=True)
     return run_id
 
 
-def connect(home: Home, run_id: str) -> duckdb.DuckDBPyConnection:
-    conn = duckdb.connect()
-    run_dir = home.run_dir(run_id)
-    for table in home.table_names():
-        parts = sorted((run_dir / table).glob("*.parquet"))
-        source = parts or [home.schema_dir / table / "part-schema.parquet"]
-        conn.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet({[str(p) for p in source]}, union_by_name=true)")
-    return conn
+def print_phases(home: Home, run_id: str, role: str) -> dict[str, float]:
+    with store.connect(home, run_id) as conn:
+        seconds = store.phase_seconds(conn, store.run_info(home, run_id))
+    print(f"  {role} wall time: " + ", ".join(f"{k} {v:.0f}s" for k, v in seconds.items()), flush=True)
+    return seconds
 
 
-def rows(conn, sql: str) -> list[dict]:
-    cur = conn.execute(sql)
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, r)) for r in cur.fetchall()]
+# --------------------------------------------------------------------------- measuring
 
 
-def fmt(x: float | None, digits: int = 3) -> str:
-    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+def judge(fn, *args) -> rules.Verdict:
+    try:
+        return fn(*args)
+    except (duckdb.Error, KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
+        return rules.Verdict(f"could not be measured: {exc.__class__.__name__}: {exc}", rules.NOT_MEASURED)
 
 
-def claim_gradients(conn) -> tuple[str, str]:
-    """Claim 1: noisy examples' aggregate gradient norm is comparable to the clean 90%'s, and
-    the two point in opposed directions while memorization happens.
-    Rule: over the epochs before noisy-train accuracy first reaches 0.9 (the memorization
-    phase), the all-layer noisy/clean aggregate norm ratio has median >= 0.25 and the
-    all-layer cosine has median < 0."""
-    per_epoch = rows(conn, """
-        SELECT epoch,
-               sqrt(sum(clean_norm * clean_norm)) AS c, sqrt(sum(noisy_norm * noisy_norm)) AS n,
-               sum(cosine * clean_norm * noisy_norm) / (sqrt(sum(clean_norm * clean_norm)) * sqrt(sum(noisy_norm * noisy_norm))) AS cos,
-               sum(noisy_norm_per_example) / nullif(sum(clean_norm_per_example), 0) AS per_example_ratio_sum
-        FROM layer_epochs GROUP BY epoch ORDER BY epoch""")
-    if not per_epoch:
-        return "no gradient accounting rows", "not measured"
-    curve = {r["epoch"]: r["noisy_train_acc"] for r in rows(conn, "SELECT epoch, noisy_train_acc FROM epochs")}
-    counts = rows(conn, "SELECT sum(is_noisy::INT) AS noisy, sum((NOT is_noisy)::INT) AS clean FROM examples WHERE split = 'train'")[0]
-    memorized_at = min((e for e, a in curve.items() if a is not None and a >= 0.9), default=max(curve))
-    phase = [r for r in per_epoch if r["epoch"] <= memorized_at] or per_epoch
-    ratio = statistics.median(r["n"] / r["c"] for r in phase if r["c"])
-    per_example = ratio * counts["clean"] / max(counts["noisy"], 1)
-    cosines = [r["cos"] for r in phase if r["cos"] is not None]
-    cos_med = statistics.median(cosines) if cosines else float("nan")
-    curve_text = " ".join(fmt(r["cos"], 2) for r in per_epoch[:: max(1, len(per_epoch) // 8)])
-    measured = (f"epochs 1-{memorized_at} (until noisy acc >= 0.9): aggregate noisy/clean norm {ratio:.2f}, "
-                f"per example {per_example:.1f}x; cosine median {cos_med:.2f}; cosine over epochs: {curve_text}")
-    ok = ratio >= 0.25 and cos_med < 0
-    return measured, "reproduced" if ok else "not reproduced"
+def measure(home: Home, plain: str, etd: str) -> tuple[dict, list[rules.Verdict], list[str]]:
+    """(final accuracies of the plain run, one verdict per claim, notes)."""
+    info = store.run_info(home, plain)
+    final = {k: info.get(k) for k in ("clean_train_acc", "noisy_train_acc", "test_acc")}
+    with store.connect(home, plain) as conn:
+        per_epoch, curve = store.gradient_rows(conn)
+        rewinds, retrains = store.layer_rows(conn)
+        flips, steps, final_layer, notes = store.flip_rows(conn, final)
+        verdicts = [
+            judge(rules.judge_gradients, per_epoch, curve, final["noisy_train_acc"]),
+            judge(rules.judge_layers, final, rewinds, retrains),
+            judge(rules.judge_neurons, flips, steps, final_layer, final["noisy_train_acc"]),
+        ]
+        candidates = store.rows(conn, "SELECT DISTINCT candidates FROM neuron_flips WHERE candidates IS NOT NULL") if "candidates" in store.columns(conn, "neuron_flips") else []
+    notes.append("flipping candidates: " + (", ".join(r["candidates"] for r in candidates) or "units (recorded before the candidates column)"))
+    with store.connect(home, etd) as conn:
+        by_mode, n_clean, n_noisy = store.etd_rows(conn)
+        verdicts.append(judge(rules.judge_etd, by_mode, n_clean, n_noisy))
+    return final, verdicts, notes
 
 
-def claim_layers(conn) -> tuple[str, str]:
-    """Claim 2: most single layers are redundant for memorization and the ones that matter
-    are in general not the last ones.
-    Rule (rewinding to the earliest checkpoint, 0 = init): a layer 'matters' when rewinding
-    it alone takes noisy-train accuracy below 0.5 while clean-train accuracy stays >= 0.8;
-    reproduced when at most half the layers matter and the last layer is not the one with
-    the largest noisy-accuracy drop among those keeping clean accuracy."""
-    rew = rows(conn, """
-        SELECT layer_index, layer, clean_train_acc, noisy_train_acc FROM layer_rewinds
-        WHERE checkpoint_epoch = (SELECT min(checkpoint_epoch) FROM layer_rewinds) ORDER BY layer_index""")
-    if not rew:
-        return "no rewinding rows", "not measured"
-    final = rows(conn, "SELECT noisy_train_acc FROM epochs ORDER BY epoch DESC LIMIT 1")[0]["noisy_train_acc"]
-    matters = [r["layer"] for r in rew if r["noisy_train_acc"] < 0.5 and r["clean_train_acc"] >= 0.8]
-    keeping = [r for r in rew if r["clean_train_acc"] >= 0.8] or rew
-    worst = min(keeping, key=lambda r: r["noisy_train_acc"])
-    last = rew[-1]["layer"]
-    table = ", ".join(f"{r['layer']} {fmt(r['noisy_train_acc'], 2)}/{fmt(r['clean_train_acc'], 2)}" for r in rew)
-    ret = rows(conn, """
-        SELECT layer, max(noisy_train_acc) FILTER (WHERE retrain_epoch = (SELECT max(retrain_epoch) FROM layer_retrains r2 WHERE r2.layer = r.layer)) AS noisy,
-               max(clean_train_acc) FILTER (WHERE retrain_epoch = (SELECT max(retrain_epoch) FROM layer_retrains r2 WHERE r2.layer = r.layer)) AS clean
-        FROM layer_retrains r GROUP BY layer, layer_index ORDER BY layer_index""")
-    ret_text = ", ".join(f"{r['layer']} {fmt(r['noisy'], 2)}" for r in ret) or "none"
-    measured = (f"final noisy acc {fmt(final)}; rewind each layer to init -> noisy/clean acc: {table}; "
-                f"layers that matter: {', '.join(matters) or 'none'}; largest drop: {worst['layer']}; "
-                f"retrain each layer on clean data -> noisy acc: {ret_text}")
-    ok = len(matters) <= len(rew) / 2 and worst["layer"] != last
-    return measured, "reproduced" if ok else "not reproduced"
+# --------------------------------------------------------------------------- output
 
 
-def claim_neurons(conn) -> tuple[str, str]:
-    """Claim 3: memorization of an example is confined to few neurons spread over many
-    layers; mislabeled examples need fewer neurons to flip than clean ones.
-    Rule: median neurons-to-flip of noisy targets < that of clean targets (over flipped
-    targets), and the flipping steps touch at least 2 layers."""
-    stats = rows(conn, """
-        SELECT is_noisy, count(*) AS n, median(neurons_to_flip) AS med, avg(neurons_to_flip) AS mean,
-               avg((NOT flipped)::INT) AS not_flipped FROM neuron_flips GROUP BY is_noisy ORDER BY is_noisy""")
-    if len(stats) < 2:
-        return "no neuron flipping rows for both groups", "not measured"
-    clean, noisy = stats[0], stats[1]
-    layers = rows(conn, "SELECT count(DISTINCT layer) AS k FROM neuron_flip_steps")[0]["k"]
-    measured = (f"noisy: median {fmt(noisy['med'], 1)}, mean {fmt(noisy['mean'], 1)}, not flipped {fmt(noisy['not_flipped'], 2)} (n={noisy['n']}); "
-                f"clean: median {fmt(clean['med'], 1)}, mean {fmt(clean['mean'], 1)}, not flipped {fmt(clean['not_flipped'], 2)} (n={clean['n']}); "
-                f"neurons spread over {layers} layers")
-    ok = noisy["med"] is not None and clean["med"] is not None and noisy["med"] < clean["med"] and layers >= 2
-    return measured, "reproduced" if ok else "not reproduced"
+def verdict_text(v: rules.Verdict) -> str:
+    return v.verdict + (f": {'; '.join(v.reasons)}" if v.reasons else "")
 
 
-def claim_etd(conn) -> tuple[str, str]:
-    """Claim 4: example-tied dropout: dropping the memorization channels takes noisy-train
-    accuracy from ~100% to a few percent while keeping test accuracy.
-    Rule: noisy-train accuracy with each example's own mask >= 0.9, after dropping <= 0.2,
-    and test accuracy falls by at most 0.05."""
-    by = {r["mode"]: r for r in rows(conn, "SELECT * FROM etd_evals")}
-    if "dropped" not in by:
-        return "no example-tied dropout rows", "not measured"
-    before = by.get("example") or by.get("kept")
-    d = by["dropped"]
-    measured = (f"noisy-train acc {fmt(before['noisy_train_acc'])} -> {fmt(d['noisy_train_acc'])} after dropping "
-                f"(kept-scaled {fmt(by.get('kept', {}).get('noisy_train_acc'))}); noisy vs true labels {fmt(d['noisy_train_true_acc'])}; "
-                f"clean-train {fmt(before['clean_train_acc'])} -> {fmt(d['clean_train_acc'])}; "
-                f"test {fmt(before['test_acc'])} -> {fmt(d['test_acc'])} ({d['test_acc'] - before['test_acc']:+.3f})")
-    ok = before["noisy_train_acc"] >= 0.9 and d["noisy_train_acc"] <= 0.2 and d["test_acc"] - before["test_acc"] >= -0.05
-    return measured, "reproduced" if ok else "not reproduced"
+def markdown(results: list[dict]) -> str:
+    """The generated section of docs/reproduction.md: settings, then claims."""
+    cell = lambda s: str(s).replace("|", "\\|")  # noqa: E731
+    out = ["| setting | data and model | plain run: clean / noisy / test acc (eval mode) | memorized? | runs | wall time |", "|---|---|---|---|---|---|"]
+    for r in results:
+        if "skipped" in r:
+            out.append(f"| {r['name']} | {cell(r['label'])} | not run: {cell(r['skipped'])} | | | |")
+            continue
+        f = r["final"]
+        memorized = "yes" if (f["noisy_train_acc"] or 0) >= rules.MEMORIZED else f"no: did not memorize (noisy-train acc {rules.fmt(f['noisy_train_acc'])})"
+        wall = "; ".join(f"{role}: " + ", ".join(f"{k} {v:.0f}s" for k, v in secs.items()) for role, secs in r["seconds"].items())
+        out.append(f"| {r['name']} | {cell(r['label'])} | {rules.fmt(f['clean_train_acc'])} / {rules.fmt(f['noisy_train_acc'])} / {rules.fmt(f['test_acc'])} "
+                   f"| {memorized} | plain `{r['plain']}`, ETD `{r['etd']}` | {cell(wall)} |")
+    out += ["", "| setting | claim | paper (CIFAR-10, ResNet-9) | measured | verdict |", "|---|---|---|---|---|"]
+    for r in results:
+        if "skipped" in r:
+            continue
+        for (claim, statement, paper), v in zip(CLAIMS, r["verdicts"]):
+            out.append(f"| {r['name']} | {claim}: {cell(statement)} | {cell(paper)} | {cell(v.measured)} | **{cell(verdict_text(v))}** |")
+    notes = [f"- {r['name']}: " + "; ".join(r["notes"]) for r in results if r.get("notes")]
+    if notes:
+        out += ["", "Notes on the measured rows:", *notes]
+    return "\n".join(out) + "\n"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mnist", default=str(Path(__file__).resolve().parents[2] / "shared/data/mnist.npz"))
-    parser.add_argument("--only", choices=sorted(SETTINGS))
-    parser.add_argument("--home", help="keep the runs in this home (default: a temporary one)")
+    parser.add_argument("--home", help="keep the runs in this home and reuse them (default: a temporary one)")
+    parser.add_argument("--only", choices=sorted(SETTINGS), help="one setting")
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"), help="folder with mnist.npz and the CIFAR-10 parts (default: ../shared/data)")
+    parser.add_argument("--reanalyze", metavar="NAME", help="re-run this analysis on reused runs before measuring (e.g. neuron_flipping)")
+    parser.add_argument("--write-doc", action="store_true", help="rewrite the table section of docs/reproduction.md")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the script end to end (numbers mean nothing)")
     args = parser.parse_args()
-    root = Path(__file__).resolve().parents[1]
+    if args.write_doc and (args.quick or args.only):
+        print("reproduce.py: --write-doc measures every setting at full size; drop --quick and --only", file=sys.stderr)
+        return 2
+    if args.reanalyze and args.reanalyze not in (*PAPER_ANALYSES, "etd"):
+        print(f"reproduce.py: --reanalyze {args.reanalyze}: not one of {', '.join((*PAPER_ANALYSES, 'etd'))}", file=sys.stderr)
+        return 2
     tmp = tempfile.TemporaryDirectory()
     home = Home(args.home or tmp.name).ensure()
     host = PluginHost(None)
-    report = []
-    for name, setting in SETTINGS.items():
-        if args.only and name != args.only:
+    results = []
+    for setting in SETTINGS.values():
+        if args.only and setting.name != args.only:
             continue
-        overrides = list(setting["overrides"])
-        if name == "mnist":
-            if not Path(args.mnist).is_file():
-                print(f"{name}: skipped, {args.mnist} not found")
-                continue
-            overrides.append(f'data.path="{args.mnist}"')
-        print(f"{name}:", flush=True)
-        config = str(root / setting["config"])
-        plain = run_one(home, host, config, [*overrides, f"analyses={PAPER}".replace("'", '"')])
-        etd = run_one(home, host, config, [*[o for o in overrides if not o.startswith("analysis.")], "etd.enabled=true", 'analyses=["etd"]'])
-        conn, conn_etd = connect(home, plain), connect(home, etd)
-        for claim, fn, c in (
-            ("1 gradients: noisy comparable, opposed", claim_gradients, conn),
-            ("2 layers: most redundant, not the last", claim_layers, conn),
-            ("3 neurons: few, noisy need fewer", claim_neurons, conn),
-            ("4 ETD: dropping removes memorization", claim_etd, conn_etd),
-        ):
-            measured, verdict = fn(c)
-            report.append((name, claim, measured, verdict))
-        # The same check once more with the classifier out of the candidates (not a new rule:
-        # it shows whether claim 3's verdict hangs on the class-logit units). It re-runs the
-        # analysis on the plain run, which replaces that run's neuron_flipping rows.
-        hidden = [r["layer"] for r in rows(conn, "SELECT layer FROM layers ORDER BY layer_index")][:-1]
-        conn.close()
-        analyze(home, host, plain, ["neuron_flipping"], [f"analysis.neuron_flipping.layers={hidden}".replace("'", '"')], progress=False)
-        measured, verdict = claim_neurons(connect(home, plain))
-        report.append((name, "3 variant: hidden layers only", measured, verdict))
+        print(f"{setting.name}: {setting.label}", flush=True)
+        configs = resolved(setting, Path(args.data), args.quick)
+        if isinstance(configs, str):
+            print(f"  skipped: {configs}", flush=True)
+            results.append({"name": setting.name, "label": setting.label, "skipped": configs})
+            continue
+        try:
+            plain = obtain(home, host, configs[0], "plain", args.reanalyze)
+            etd = obtain(home, host, configs[1], "ETD", args.reanalyze)
+        except MemscopeError as exc:
+            print(f"  failed: {exc.message}", flush=True)
+            results.append({"name": setting.name, "label": setting.label, "skipped": f"run failed: {exc.message}"})
+            continue
+        seconds = {"plain": print_phases(home, plain, "plain"), "ETD": print_phases(home, etd, "ETD")}
+        started = time.perf_counter()
+        final, verdicts, notes = measure(home, plain, etd)
+        print(f"  measuring: {time.perf_counter() - started:.1f}s", flush=True)
+        results.append({"name": setting.name, "label": setting.label, "plain": plain, "etd": etd, "final": final,
+                        "verdicts": verdicts, "notes": notes, "seconds": seconds})
     print()
-    print(f"{'setting':<8} | {'claim':<40} | verdict          | measured")
-    print("-" * 120)
-    for name, claim, measured, verdict in report:
-        print(f"{name:<8} | {claim:<40} | {verdict:<16} | {measured}")
+    print(f"{'setting':<8} | {'claim':<12} | verdict")
+    print("-" * 100)
+    for r in results:
+        if "skipped" in r:
+            print(f"{r['name']:<8} | {'':<12} | not run: {r['skipped']}")
+            continue
+        for (claim, _, _), v in zip(CLAIMS, r["verdicts"]):
+            print(f"{r['name']:<8} | {claim:<12} | {verdict_text(v)}\n{'':<8} | {'':<12} |   measured: {v.measured}")
+        for note in r["notes"]:
+            print(f"{r['name']:<8} | {'note':<12} | {note}")
+    if args.write_doc:
+        store.write_table(DOC, markdown(results))
+        print(f"\nwrote the table in {DOC}")
     return 0
 
 
