@@ -49,10 +49,15 @@ def _run(config: Path | None, overrides: list[str], resume: str | None, quiet: b
             raise ConfigError(f"no run '{resume}' to resume in {store.root}; see 'memscope runs list'")
         from memscope.store.runinfo import effective_status, read_run_info
 
-        if effective_status(read_run_info(run_dir)) == "running":  # one writer per run directory
+        # an early answer; the writer lock taken by Run.resume is what guarantees one writer
+        if effective_status(read_run_info(run_dir), run_dir) == "running":
             raise ConfigError(f"run '{resume}' is still running (pid {read_run_info(run_dir).get('pid')}); cancel it first")
-        cfg = load_config(run_dir / "config.toml", overrides)
         source = str(run_dir / "config.toml")
+        cfg = load_config(run_dir / "config.toml", overrides)
+        if overrides:
+            from memscope.train.resume_policy import check_resume_overrides
+
+            check_resume_overrides(load_config(run_dir / "config.toml", []), cfg, source)
     else:
         cfg = load_config(config, overrides)
         source = str(resolve_config_path(config))  # a sample name is reported as its file

@@ -46,8 +46,13 @@ def _info(home, run_id: str) -> dict[str, Any]:
         return {"run_id": run_id, "status": "crashed", "recorded_status": None, "error": exc.message}
     info.setdefault("run_id", run_id)
     info["recorded_status"] = info.get("status")
-    info["status"] = effective_status(info)
+    info["status"] = effective_status(info, home.run_dir(run_id))  # the writer lock: crashed at once after kill -9
     return info
+
+
+def _is_copy(info: dict[str, Any], folder: str) -> bool:
+    """A folder whose run.json names another run (a backup copy): listed once, as that run."""
+    return isinstance(info.get("run_id"), str) and info["run_id"] != folder
 
 
 @runs_app.command("list")
@@ -66,7 +71,13 @@ def list_runs(
     if status is not None and status not in STATUSES:
         raise MemscopeError(f"unknown status '{status}'; choose one of {', '.join(STATUSES)}")
     resolved = _home(home)
-    infos = [_info(resolved, run_id) for run_id in reversed(resolved.run_ids())]
+    infos = []
+    for run_id in reversed(resolved.run_ids()):
+        info = _info(resolved, run_id)
+        if _is_copy(info, run_id):
+            eprint(f"memscope: warning: runs/{run_id} is a copy of run {info['run_id']} (not listed); see 'memscope runs check'")
+            continue
+        infos.append(info)
     if status is not None:
         infos = [i for i in infos if i.get("status") == status]
     if json_:

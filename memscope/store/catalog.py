@@ -153,8 +153,18 @@ def _root(home: Home) -> str:
     return home.root.as_posix()
 
 
+def glob_escape(path: str) -> str:
+    """``path`` with DuckDB's glob characters matched literally (``[`` -> ``[[]``): a home
+    named ``hg[1]`` must not read the sibling home ``hg1``."""
+    return "".join(f"[{c}]" if c in "[*?" else c for c in path)
+
+
+def _glob_root(home: Home) -> str:
+    return glob_escape(_root(home))
+
+
 def parquet_glob(home: Home, table: str) -> str:
-    return f"{_root(home)}/runs/*/{table}/*.parquet"
+    return f"{_glob_root(home)}/runs/*/{table}/*.parquet"
 
 
 def table_view_sql(home: Home, table: str) -> str:
@@ -165,7 +175,7 @@ def table_view_sql(home: Home, table: str) -> str:
 
 
 def runs_view_sql(home: Home) -> str:
-    glob = f"{_root(home)}/runs/*/{RUN_JSON}"
+    glob = f"{_glob_root(home)}/runs/*/{RUN_JSON}"
     fields = []
     for name, sql_type in RUN_COLUMNS:
         if name in _COMPUTED:
@@ -195,12 +205,15 @@ def runs_view_sql(home: Home) -> str:
     field_list = ",\n           ".join(fields)
     run_json = RUN_JSON.replace(".", "\\.")  # as a regular expression
     return f"""CREATE OR REPLACE VIEW runs AS
-WITH files AS (
-    SELECT filename AS path,
-           regexp_extract(filename, '/runs/([^/]+)/{run_json}$', 1) AS dir_name,
-           CASE WHEN json_valid(content) THEN json_type(content) = 'OBJECT' ELSE false END AS ok,
+WITH blobs AS (
+    -- read as bytes: one file that is not UTF-8 must not break the view for every run
+    SELECT filename AS path, try(decode(content)) AS content FROM read_blob({sql_string(glob)})
+), files AS (
+    SELECT path,
+           regexp_extract(path, '/runs/([^/]+)/{run_json}$', 1) AS dir_name,
+           coalesce(CASE WHEN json_valid(content) THEN json_type(content) = 'OBJECT' ELSE false END, false) AS ok,
            content
-    FROM read_text({sql_string(glob)})
+    FROM blobs
 ), checked AS (
     -- an unreadable file becomes '{{}}' so no JSON function ever sees malformed text
     SELECT path, dir_name, ok, CASE WHEN ok THEN content ELSE '{{}}' END AS j FROM files
@@ -214,7 +227,9 @@ WITH files AS (
     WHERE NOT starts_with(dir_name, '_') AND NOT starts_with(dir_name, '.')  -- {SCHEMA_RUN}/, hidden
 )
 SELECT {', '.join(select)}
-FROM parsed"""
+FROM parsed
+-- a copy of another run's folder (its run.json names that run) is not listed twice
+WHERE json_type(j, '$.run_id') IS DISTINCT FROM 'VARCHAR' OR json_extract_string(j, '$.run_id') = dir_name"""
 
 
 def opened_here_sql(catalog_file: str) -> str:
@@ -406,6 +421,70 @@ def refresh_catalog(home: Home) -> Path:
     return target
 
 
+def _live_status(run_dir, recorded_status, sql_status, pid, hostname):
+    """The ``runs`` view's status as ``memscope runs list`` computes it (see
+    :func:`install_live_status`); ``sql_status`` is the heartbeat rule's answer."""
+    if recorded_status != "running" or run_dir is None:
+        return sql_status
+    import socket
+
+    from memscope.store.lock import writer_alive
+    from memscope.store.runinfo import pid_alive
+
+    alive = writer_alive(Path(run_dir))
+    if alive is None and pid is not None and hostname == socket.gethostname():
+        alive = pid_alive(pid)
+    if alive is None:
+        return sql_status  # another host, no lock file: only the heartbeat can tell
+    return "running" if alive else "crashed"
+
+
+def install_live_status(conn: "duckdb.DuckDBPyConnection") -> None:
+    """Shadow the catalog's ``runs`` view, for this connection only, with one whose
+    ``status`` applies the full liveness rule (the run's writer lock, then its pid on this
+    host, then the heartbeat): ``memscope query`` and the app then say ``crashed`` at once
+    after a ``kill -9``, like ``memscope runs list``. Plain DuckDB clients keep the heartbeat
+    rule (``crashed`` once the heartbeat is ``STALE_SECONDS`` old)."""
+    import duckdb
+
+    ((database,),) = conn.execute("SELECT current_database()").fetchall()
+    try:
+        conn.create_function(
+            "memscope_run_status",
+            _live_status,
+            ["VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "VARCHAR"],
+            "VARCHAR",
+            null_handling="special",
+            side_effects=True,  # liveness changes between calls: never cached
+        )
+    except duckdb.CatalogException:
+        pass  # connections to one catalog file in one process share one instance: defined already
+    conn.execute(
+        "CREATE OR REPLACE TEMP VIEW runs AS SELECT * REPLACE ("
+        "memscope_run_status(run_dir, recorded_status, status, pid, hostname) AS status) "
+        f"FROM {sql_identifier(database)}.main.runs"
+    )
+
+
+def linked_run_folders(home: Home) -> list[Path]:
+    """Run folders that are symbolic links: memscope refuses them (see ``runs check``)."""
+    if not home.runs_dir.is_dir():
+        return []
+    return sorted(p for p in home.runs_dir.iterdir() if not p.name.startswith((".", "_")) and p.is_symlink())
+
+
+def refuse_linked_runs(home: Home) -> None:
+    """A :class:`StoreError` naming the first symlinked run folder: the views would read it
+    (the same run twice, or files outside the home), so queries stop until it is moved."""
+    linked = linked_run_folders(home)
+    if linked:
+        raise StoreError(
+            f"{linked[0]} is a symbolic link ({len(linked)} linked run folder(s)); memscope does not follow "
+            "linked run folders: move the folder itself into runs/, or move the link aside with "
+            "'memscope runs check --repair'"
+        )
+
+
 def catalog_is_current(conn: "duckdb.DuckDBPyConnection", home: Home) -> bool:
     """Whether a catalog opened on ``conn`` was built for this home, format and table set,
     and is open at the path it was built for (its views refuse to read otherwise)."""
@@ -442,5 +521,9 @@ __all__ = [
     "ensure_run_fixture",
     "guarded_view_sql",
     "moved_guard_sql",
+    "glob_escape",
+    "install_live_status",
+    "linked_run_folders",
+    "refuse_linked_runs",
     "refresh_catalog",
 ]

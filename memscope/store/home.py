@@ -88,6 +88,11 @@ class Home:
         """
         if not run_id or "/" in run_id or "\\" in run_id or run_id.startswith((".", "_")):
             raise MemscopeError(f"no run '{run_id}' in this home; see the ids with 'memscope runs list'")
+        if self.run_dir(run_id).is_symlink():
+            raise MemscopeError(
+                f"runs/{run_id} is a symbolic link; memscope does not follow linked run folders: move the "
+                "folder itself into runs/, or move the link aside with 'memscope runs check --repair'"
+            )
         if self.run_dir(run_id).is_dir():
             return self.run_dir(run_id)
         ids = self.run_ids()
@@ -109,8 +114,9 @@ class Home:
     def run_ids(self) -> list[str]:
         if not self.runs_dir.is_dir():
             return []
-        return sorted(
-            p.name for p in self.runs_dir.iterdir() if p.is_dir() and not p.name.startswith("_") and not p.name.startswith(".")
+        return sorted(  # a symlinked run folder is not a run of this home (memscope runs check flags it)
+            p.name for p in self.runs_dir.iterdir()
+            if not p.name.startswith(("_", ".")) and not p.is_symlink() and p.is_dir()
         )
 
     def table_names(self) -> list[str]:

@@ -364,7 +364,12 @@ def _lock_down(conn: "duckdb.DuckDBPyConnection", home: Home) -> None:
     if not locked:
         with contextlib.suppress(duckdb.Error):  # an older DuckDB has no allowed_configs
             conn.execute("SET allowed_configs = ['enable_progress_bar']")  # still adjustable once locked
-        conn.execute(f"SET allowed_directories = [{sql_string(root)}]")
+        from memscope.store.catalog import glob_escape
+
+        # the views' globs escape glob characters of the home's path (hg[1] -> hg[[]1]), and
+        # DuckDB checks the pattern as written: allow that spelling of the home too
+        dirs = dict.fromkeys([root, glob_escape(root)])
+        conn.execute(f"SET allowed_directories = [{', '.join(sql_string(d) for d in dirs)}]")
         conn.execute("SET enable_external_access = false")
         conn.execute("SET enable_progress_bar = false")
         conn.execute("SET lock_configuration = true")
@@ -387,11 +392,15 @@ def open_connection(home: Union[Home, str, Path], host: "PluginHost | None" = No
     stale catalog, and lets plugins define macros (``host.prepare_connection``) before the
     configuration is locked. The caller closes the connection.
     """
+    from memscope.store.catalog import install_live_status, refuse_linked_runs
+
     home = _as_home(home)
     if not home.exists():
         home.ensure()
+    refuse_linked_runs(home)
     conn = _open_catalog(home) or _memory_catalog(home)
     try:
+        install_live_status(conn)  # the runs view's status as 'memscope runs list' computes it
         if host is not None:
             host.prepare_connection(conn, str(home.root))
         lock_down(conn, home)

@@ -1,8 +1,11 @@
 """``run.json``: a run's status, process, heartbeat and summary, rewritten atomically.
 
 Statuses: ``running``, ``completed``, ``cancelled``, ``failed``; a run whose process died
-without saying so reads as ``crashed`` (pid gone on this host, or no heartbeat for
-``STALE_SECONDS``). The catalog's ``runs`` view applies the heartbeat rule in SQL.
+without saying so reads as ``crashed``. Liveness, best first: the run directory's writer
+lock (:mod:`memscope.store.lock`: held = alive, at once after a ``kill -9``), the pid on
+this host, then the heartbeat (``updated_at`` older than ``STALE_SECONDS``). The catalog's
+``runs`` view applies the heartbeat rule in SQL for plain DuckDB clients; ``memscope
+query`` and the app apply this function.
 """
 
 from __future__ import annotations
@@ -23,8 +26,11 @@ from memscope.errors import StoreError
 
 RUN_JSON = "run.json"
 STATUSES = ("running", "completed", "cancelled", "failed", "crashed")
-HEARTBEAT_SECONDS = 5.0
-STALE_SECONDS = 60.0
+HEARTBEAT_SECONDS = 3.0
+#: A plain DuckDB client sees a killed run as ``crashed`` this long after its last heartbeat.
+STALE_SECONDS = 15.0
+#: Above any real pid (Linux caps pid_max at 2**22); a larger value in run.json is garbage.
+MAX_PID = 2**31 - 1
 
 
 def now_iso() -> str:
@@ -46,7 +52,8 @@ def write_json_atomic(path: Path, data: Any) -> None:
         tmp.write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
         os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a read-only home (EROFS) refuses the clean-up too
+            tmp.unlink(missing_ok=True)
         raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
@@ -60,7 +67,7 @@ def read_run_info(run_dir: Path) -> dict[str, Any]:
         info = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise StoreError(f"no run at {run_dir} (run.json is missing)") from None
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: bad JSON or not UTF-8
         raise StoreError(f"{path} is unreadable ({exc.__class__.__name__}); remove the run with 'memscope runs rm'") from None
     if not isinstance(info, dict):
         raise StoreError(f"{path} is not a JSON object ({type(info).__name__}); remove the run with 'memscope runs rm'")
@@ -68,6 +75,8 @@ def read_run_info(run_dir: Path) -> dict[str, Any]:
 
 
 def pid_alive(pid: int) -> bool:
+    if not 0 < pid <= MAX_PID:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -82,17 +91,26 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
-def effective_status(info: dict[str, Any]) -> str:
+def effective_status(info: dict[str, Any], run_dir: Path | None = None) -> str:
+    """The status a reader should show; ``run_dir`` lets the writer lock decide liveness."""
     status = info.get("status", "crashed")
+    if status not in STATUSES:
+        return "crashed"  # a hand-edited or garbage value
     if status != "running":
         return status
+    if run_dir is not None:
+        from memscope.store.lock import writer_alive
+
+        alive = writer_alive(run_dir)
+        if alive is not None:
+            return "running" if alive else "crashed"
     pid = info.get("pid")
     if info.get("hostname") == socket.gethostname() and isinstance(pid, int):
         return "running" if pid_alive(pid) else "crashed"
     beat = info.get("updated_at")
     try:
         age = time.time() - datetime.fromisoformat(beat).timestamp()
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return "crashed"
     return "running" if age < STALE_SECONDS else "crashed"
 

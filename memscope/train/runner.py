@@ -31,6 +31,7 @@ from memscope.errors import ConfigError, MemscopeError, RunCancelled, RunFailed,
 from memscope.plugins import PluginHost
 from memscope.seeding import stream_seed
 from memscope.store.home import Home
+from memscope.store.lock import RunLock
 from memscope.store.runinfo import RunInfo, new_run_id, now_iso, read_run_info
 from memscope.store.writer import RunWriter
 from memscope.train import checkpoints
@@ -40,6 +41,7 @@ from memscope.train.etd_masks import kept_mode
 from memscope.train.evaluate import test_loss_acc
 from memscope.train.prepare import DeviceData, PreparedData, pick_device, prepare, to_device
 from memscope.train.progress import Progress
+from memscope.train.resume_parts import STATIC_TABLES, PartsReport, UnrecoverableParts, finished_epochs_whole, tidy_parts
 from memscope.train.trainer import EpochStats, Trainer
 
 PER_EPOCH_TABLES = ("epochs", "example_epochs", "layer_epochs")
@@ -182,6 +184,7 @@ class Run:
         self.first_epoch = 1
         self.resume_state: dict[str, Any] | None = None
         self.resumed = False
+        self.lock: RunLock | None = None  # the run directory's writer lock, from start/resume to the end of execute
 
     # ------------------------------------------------------------------ set-up
 
@@ -271,6 +274,7 @@ class Run:
         run_dir = self.home.run_dir(run_id)
         try:
             run_dir.mkdir(parents=True)
+            self.lock = RunLock(run_dir).acquire()  # before the first file of the run
             (run_dir / "config.toml").write_text(config_to_toml(self.config), encoding="utf-8")
         except OSError as exc:
             raise StoreError(f"cannot create the run directory {run_dir}: {exc.strerror or exc}") from None
@@ -305,9 +309,12 @@ class Run:
         checkpoints.save_weights(run_dir, 0, self.model)
         return run_id
 
-    def resume(self, run_id: str) -> str:
+    def resume(self, run_id: str, overrides: list[str] | None = None) -> str:
+        """Continue ``run_id`` from its last checkpoint; ``overrides`` are the (already
+        checked, see :mod:`memscope.train.resume_policy`) --set values, recorded in run.json."""
         run_dir = self.home.run_dir(run_id)
-        old = read_run_info(run_dir)
+        self.lock = RunLock(run_dir).acquire()  # one writer: a second resume stops here (RunBusy, exit 3)
+        old = read_run_info(run_dir)  # read under the lock: the last writer has finished
         self.stop.install()
         state = checkpoints.load_resume_state(run_dir)
         self._build(run_id)
@@ -319,38 +326,73 @@ class Run:
             checkpoints.apply_weights(self.model, checkpoints.load_weights(run_dir, 0, self.device), "checkpoint epoch 0")
         else:  # killed during start-up: _build made the same initial weights from the seed
             checkpoints.save_weights(run_dir, 0, self.model)
-        self._drop_rows_after(run_dir, self.first_epoch - 1)
+        parts = self._drop_rows_after(run_dir, self.first_epoch - 1, old)
         self.resumed = True
-        self.info = RunInfo(run_dir, {**old, "status": "running", "pid": os.getpid(), "hostname": socket.gethostname(), "error": None, "finished_at": None, "resumed_at": now_iso(), "epoch": self.first_epoch - 1})
-        if state is None:  # start-up may have been cut short: write the static tables again
-            for table in ("examples", "layers"):
-                self.writer.clear(table)
-            self._write_static_tables()
+        analyses = dict(old.get("analyses") or {})
+        for name in self._analyses_to_rerun(parts):
+            analyses[name] = {"status": "pending", "note": "runs again: a damaged part of its table was moved aside"}
+        extra: dict[str, Any] = {"analyses": analyses}
+        if parts.moved:
+            extra["quarantined"] = [*(old.get("quarantined") or []), *({**m.as_dict(), "at": now_iso()} for m in parts.moved)]
+        if overrides:  # checked by memscope.train.resume_policy: only safe ones get here
+            extra["resume_overrides"] = [*(old.get("resume_overrides") or []), {"at": now_iso(), "set": list(overrides)}]
+            if self.config.train.epochs != old.get("epochs"):  # more epochs: a new final model to analyse
+                for analysis in self.analyses:
+                    if analysis.runs_after_training():
+                        analyses[analysis.name] = {"status": "pending", "note": "runs again: train.epochs grew on resume"}
+            extra.update({**self._info_fields(), "analyses": analyses})
+            try:
+                (run_dir / "config.toml").write_text(config_to_toml(self.config), encoding="utf-8")
+            except OSError as exc:
+                raise StoreError(f"cannot write {run_dir / 'config.toml'}: {exc.strerror or exc}") from None
+        self.info = RunInfo(run_dir, {**old, **extra, "status": "running", "pid": os.getpid(), "hostname": socket.gethostname(), "error": None, "finished_at": None, "resumed_at": now_iso(), "epoch": self.first_epoch - 1})
+        # start-up may have been cut short, or a damaged part was moved aside: rewrite them
+        static = set(STATIC_TABLES) if state is None else parts.tables & set(STATIC_TABLES)
+        for table in sorted(static):
+            self.writer.clear(table)
+        self._write_static_tables(static)
         self._declare_tables()
         return run_id
 
-    def _drop_rows_after(self, run_dir: Path, epoch: int) -> None:
-        """Remove parts written after the last checkpoint (a killed run may have left some)."""
-        import pyarrow.parquet as pq
+    def _drop_rows_after(self, run_dir: Path, epoch: int, info: dict[str, Any]) -> PartsReport:
+        """Remove parts written after the last checkpoint (a killed run may have left some)
+        and move damaged parts aside, never deleting them (:mod:`memscope.train.resume_parts`).
+        Raises :class:`UnrecoverableParts` when a damaged part held rows that cannot be rebuilt."""
+        parts = tidy_parts(self.home, run_dir, epoch)
+        post_tables = {t for a in self.analyses if a.runs_after_training() for t in a.tables} | {"example_scores"}
+        lost = []
+        for moved in parts.moved:
+            print(f"memscope: warning: {moved.path} is damaged ({moved.reason}); moved to {moved.moved_to}", file=sys.stderr, flush=True)
+            if moved.table in STATIC_TABLES or moved.table in post_tables:
+                continue  # rebuilt: rewritten below, or its analysis runs again
+            if moved.table in ("epochs", "example_epochs") and finished_epochs_whole(
+                run_dir, moved.table, epoch, info.get("num_train") if self.config.train.track_examples else None
+            ):
+                continue  # it held rows of the unfinished epoch only
+            lost.append(moved)
+        if lost:
+            tables = ", ".join(sorted({m.table for m in lost}))
+            raise UnrecoverableParts(
+                f"run {run_dir.name}: damaged part(s) of {tables} moved to {lost[0].moved_to.parent}; their rows of "
+                f"finished epochs cannot be rebuilt without training again, so the run was not resumed: start it again "
+                f"with 'memscope run {run_dir / 'config.toml'}' (or put the parts back if you have a good copy)"
+            )
+        return parts
 
-        for table in self.home.table_names():
-            folder = run_dir / table
-            if not folder.is_dir():
-                continue
-            for stray in folder.glob(".part-*.tmp"):  # a part in flight when the run was killed
-                stray.unlink(missing_ok=True)
-            for part in sorted(folder.glob("*.parquet")):
-                try:
-                    schema = pq.read_schema(part)
-                    if "epoch" not in schema.names:
-                        break  # not a per-epoch table
-                    epochs = pq.read_table(part, columns=["epoch"]).column("epoch")
-                    if len(epochs) and max(epochs.to_pylist()) > epoch:
-                        part.unlink()
-                except Exception:
-                    part.unlink()  # an unreadable part from a killed writer
+    def _analyses_to_rerun(self, parts: PartsReport) -> list[str]:
+        """Post-training analyses whose rows were in a part moved aside."""
+        post = [a for a in self.analyses if a.runs_after_training()]
+        if "example_scores" in parts.tables:  # long format: any analysis may have had rows there
+            return [a.name for a in post]
+        return [a.name for a in post if parts.tables & set(a.tables)]
 
-    def _write_static_tables(self) -> None:
+    def _write_static_tables(self, tables=STATIC_TABLES) -> None:
+        if "examples" in tables:
+            self._write_examples()
+        if "layers" in tables:
+            self._write_layers()
+
+    def _write_examples(self) -> None:
         p = self.prepared
         n_test = len(p.test_ids)
         y_test = p.arrays.y_test[p.test_ids]
@@ -364,6 +406,8 @@ class Run:
                 "is_noisy": np.concatenate([p.is_noisy, np.zeros(n_test, dtype=bool)]),
             },
         )
+
+    def _write_layers(self) -> None:
         from memscope.models.groups import group_parameters
 
         self.writer.write(
@@ -485,7 +529,7 @@ class Run:
             if self.resumed:
                 if self.info.data.get("analyses", {}).get(analysis.name, {}).get("status") == "completed":
                     continue  # finished before the interruption: its rows are complete
-                for table in analysis.tables:  # an interrupted attempt may have left some rows
+                for table in {*analysis.tables, "example_scores"}:  # an interrupted attempt may have left some rows
                     if table not in PER_EPOCH_TABLES and table != "examples":
                         _clear_rows(self.writer, table, analysis.name)
             self.stop.immediate = True  # an analysis has no step boundary to stop at
@@ -543,6 +587,8 @@ class Run:
                 self._lifecycle("after_train", run=self.ctx, status=status)
             except StoreError:
                 pass
+            if self.lock is not None:
+                self.lock.release()  # the run directory is free for the next writer
         return RunResult(self.info.data["run_id"], self.info.run_dir, status, final, self.info.data.get("analyses", {}))
 
     def _save_traceback(self) -> None:
@@ -671,10 +717,19 @@ def analyze(home: Home, host: PluginHost, run_id: str, names: list[str], overrid
     info_data = read_run_info(run_dir)
     data = read_toml(run_dir / "config.toml")
     requested = list(dict.fromkeys(names or data.get("analyses", [])))
-    data["analyses"] = list(dict.fromkeys([*data.get("analyses", []), *requested]))
+    # Only the requested analyses are built: another one of the run's (a plugin not loaded
+    # now) must not stop this one. config.toml stays what was trained; run.json records this.
+    data["analyses"] = requested
+    data["analysis"] = {k: v for k, v in dict(data.get("analysis") or {}).items() if k in requested}
     data = apply_overrides(data, overrides)
     config = config_from_dict(data, source=str(run_dir / "config.toml"), overrides=overrides)
     run = Run(config, home, host, progress=progress, source="memscope analyze")
+    with RunLock(run_dir):  # one writer per run directory, from the first write to the last
+        return _analyze_locked(run, run_dir, run_id, config, requested)
+
+
+def _analyze_locked(run: "Run", run_dir: Path, run_id: str, config: RunConfig, requested: list[str]) -> dict[str, dict]:
+    info_data = read_run_info(run_dir)  # again, under the lock: a resume may have just finished
     run._build(run_id)
     _check_checkpoints(run_dir, config, int(info_data.get("epoch") or 0))
     final_epoch = run.ctx.final_epoch()
@@ -723,10 +778,22 @@ def _clear_rows(writer: RunWriter, table: str, analysis: str) -> None:
     folder = writer.run_dir / table
     if not folder.is_dir():
         return
-    for part in sorted(folder.glob("*.parquet")):
-        rows = pq.read_table(part)
-        keep = rows.filter(pc.invert(pc.equal(rows.column("analysis"), analysis)))
-        if keep.num_rows != rows.num_rows:
+    import pyarrow as pa
+
+    filtered = []
+    for part in sorted(folder.glob("*.parquet")):  # read every part before changing any
+        try:
+            rows = pq.read_table(part)
+            filtered.append((part, rows.num_rows, rows.filter(pc.invert(pc.equal(rows.column("analysis"), analysis)))))
+        except (OSError, KeyError, pa.ArrowException) as exc:
+            # other analyses' rows are in it too: dropping it would lose them silently
+            first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0][:120]
+            raise StoreError(
+                f"{part} is damaged ({first}); nothing was changed: move it aside with "
+                f"'memscope runs check --repair', then run the analyses that wrote {table} again"
+            ) from None
+    for part, num_rows, keep in filtered:
+        if keep.num_rows != num_rows:
             part.unlink()
             if keep.num_rows:
                 writer.write(table, keep)
