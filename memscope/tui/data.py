@@ -782,9 +782,17 @@ class DatasetImages:
 
 
 def layer_data(store: Store, run_id: str) -> dict[str, "pa.Table"]:
-    """Everything the Layers & neurons screen draws, one small query per table."""
+    """Everything the Layers & neurons screen draws, one small query per table.
+
+    Neuron flipping comes through ``memscope.report.flips`` (the report's reader): one row per
+    target with its status and collateral damage, and the edits of flipped targets per layer
+    group, so the app and the report count the same targets."""
+    from memscope.report.flips import placement_sql, targets_sql
+
     q = store.query
     r = [run_id]
+    flip_columns = q("SELECT * FROM neuron_flips WHERE false").column_names
+    step_columns = q("SELECT * FROM neuron_flip_steps WHERE false").column_names
     return {
         "layers": q("SELECT layer_index, layer, kind, num_params, num_neurons FROM layers WHERE run_id = ? ORDER BY layer_index", r),
         "layer_epochs": q(
@@ -802,13 +810,8 @@ def layer_data(store: Store, run_id: str) -> dict[str, "pa.Table"]:
             "FROM layer_retrains WHERE run_id = ? ORDER BY layer_index, reset_epoch, retrain_epoch",
             r,
         ),
-        "neuron_flips": q("SELECT example, is_noisy, flipped, neurons_to_flip FROM neuron_flips WHERE run_id = ?", r),
-        "neuron_flip_steps": q(
-            "SELECT s.layer_index, s.layer, coalesce(f.is_noisy, false) AS is_noisy, count(*) AS neurons "
-            "FROM neuron_flip_steps s LEFT JOIN (SELECT example, is_noisy FROM neuron_flips WHERE run_id = ?) f USING (example) "
-            "WHERE s.run_id = ? GROUP BY ALL ORDER BY s.layer_index",
-            [run_id, run_id],
-        ),
+        "neuron_flips": q(targets_sql(flip_columns, where="run_id = ?"), r),
+        "neuron_flip_steps": q(placement_sql(flip_columns, step_columns, "run_id = ?", "run_id = ?"), [run_id, run_id]),
         "etd_evals": q(
             "SELECT mode, clean_train_acc, noisy_train_acc, noisy_train_true_acc, test_acc FROM etd_evals WHERE run_id = ? ORDER BY CASE mode WHEN 'example' THEN 0 WHEN 'kept' THEN 1 ELSE 2 END, mode",
             r,

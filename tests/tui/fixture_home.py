@@ -130,25 +130,41 @@ def write_run(home: Home, run_id: str, *, status: str, dataset: str = "synthetic
         targets = np.concatenate([np.flatnonzero(noisy)[:20], np.flatnonzero(~noisy)[:20]])
         flips = rng.integers(1, 40, len(targets)) + np.where(noisy[targets], 0, 25)
         flipped = rng.random(len(targets)) < 0.85
+        test_before = 0.86
         writer.write("neuron_flips", {
             "example": targets, "is_noisy": noisy[targets], "flipped": flipped,
             "neurons_to_flip": np.where(flipped, flips, 0).astype(np.int32),
             "new_pred": ((y_obs[targets] + 1) % NUM_CLASSES).astype(np.int32),
             "clean_acc_after": np.round(0.9 - 0.001 * flips, 3), "noisy_acc_after": np.round(0.8 - 0.002 * flips, 3),
             "test_acc_after": np.round(0.85 - 0.001 * flips, 3),
+            "status": np.where(flipped, "flipped", "not_flipped"), "candidates": ["parameters"] * len(targets),
+            "clean_acc_before": [0.91] * len(targets), "noisy_acc_before": [0.82] * len(targets),
+            "test_acc_before": [test_before] * len(targets),
         })
-        steps = {k: [] for k in ("example", "step", "layer_index", "layer", "unit", "score")}
+        # three noisy targets the model never memorized: skipped, with no count and no damage
+        skipped = np.flatnonzero(noisy)[20:23]
+        writer.write("neuron_flips", {
+            "example": skipped, "is_noisy": [True] * len(skipped), "flipped": [False] * len(skipped),
+            "status": ["not_memorized"] * len(skipped), "candidates": ["parameters"] * len(skipped),
+            "clean_acc_before": [0.91] * len(skipped), "noisy_acc_before": [0.82] * len(skipped),
+            "test_acc_before": [test_before] * len(skipped),
+        })
+        steps = {k: [] for k in ("example", "step", "layer_index", "layer", "unit", "score", "parameter", "kind", "coords")}
         for t_i, ex in enumerate(targets):
             if not flipped[t_i]:
                 continue
             for s in range(int(min(flips[t_i], 6))):
                 li = int((ex + s) % len(LAYERS))
+                unit = int((ex * 7 + s * 3) % 16)
                 steps["example"].append(int(ex))
                 steps["step"].append(s + 1)
                 steps["layer_index"].append(li)
                 steps["layer"].append(LAYERS[li])
-                steps["unit"].append(int((ex * 7 + s * 3) % 16))
+                steps["unit"].append(unit)
                 steps["score"].append(round(1.0 / (s + 1), 3))
+                steps["parameter"].append(f"{LAYERS[li]}.weight")
+                steps["kind"].append("weight" if LAYERS[li] == "fc" else "conv_filter")
+                steps["coords"].append([unit])
         writer.write("neuron_flip_steps", steps)
         writer.write("etd_evals", {
             "mode": ["kept", "dropped"], "clean_train_acc": [0.97, 0.91], "noisy_train_acc": [0.88, 0.12],

@@ -89,6 +89,25 @@ class TestStore:
         assert data.layer_data(store, RUN_B)["layer_rewinds"].num_rows == 0
         store.close()
 
+    def test_layer_data_counts_fitted_flip_targets_only(self, home):
+        from memscope.report import flips
+
+        store = data.Store(home)
+        tables = data.layer_data(store, RUN_A)
+        store.close()
+        rows = tables["neuron_flips"].to_pylist()
+        groups = flips.summarize(rows)
+        # the fixture: 20 noisy + 20 clean targets, and 3 noisy ones never memorized
+        assert groups["noisy"].targets == 23 and groups["noisy"].skipped == {"not_memorized": 3}
+        assert groups["noisy"].counted == 20 and groups["clean"].counted == 20
+        skipped = [r for r in rows if r["status"] == "not_memorized"]
+        assert all(r["neurons_to_flip"] is None and r["test_drop"] is None for r in skipped)
+        flipped = [r for r in rows if r["status"] == "flipped"]
+        assert flipped and all(r["test_drop"] > 0 for r in flipped)  # before 0.86, after below 0.85
+        place = flips.placement(tables["neuron_flip_steps"].to_pylist())
+        assert [name for _, name in place.layers] == ["conv1", "conv2", "conv3", "fc"]
+        assert {k for k, _ in place.kinds} == {"conv_filter", "weight"}
+
 
 class TestExampleTable:
     def test_pages_filters_and_sorts(self, home):

@@ -12,6 +12,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Label, Select, TabbedContent, TabPane
 
+from memscope.report import flips
+from memscope.report.gradient_windows import WINDOW, window_labels, windows
 from memscope.report.sections import spread
 from memscope.tui import data
 from memscope.tui.screens.base import SectionScreen
@@ -24,8 +26,8 @@ from memscope.tui.widgets.tables import cell
 PANELS = {
     "gradients": (
         "Gradients", "layer_epochs", "gradient_accounting",
-        "Look for: the few noisy examples pull gradients as hard as the many clean ones in every layer, "
-        "against them (cosine < 0): memorization is spread over layers, not only the last.",
+        "Look for: while memorization happens, the few noisy examples pull gradients as hard as the many clean "
+        "ones in every layer, against them (cosine < 0): memorization is spread over layers, not only the last.",
     ),
     "rewinding": (
         "Rewinding", "layer_rewinds", "rewinding",
@@ -39,8 +41,8 @@ PANELS = {
     ),
     "flips": (
         "Neuron flips", "neuron_flips", "neuron_flipping",
-        "Look for: memorized (noisy) examples flip after zeroing far fewer neurons than clean ones, "
-        "and those neurons sit in many layers.",
+        "Look for: noisy targets the model memorized flip after zeroing far fewer parameters than clean ones, "
+        "with little damage to test accuracy, and those parameters sit in many layers.",
     ),
     "etd": (
         "ETD", "etd_evals", "etd",
@@ -99,7 +101,9 @@ class LayersScreen(PickRunMixin, SectionScreen):
                     with Vertical(id="gradients-content", classes="panel-content"):
                         yield Select([("all layers", "__all__")], value="__all__", allow_blank=False, id="gradients-layer", compact=True)
                         yield LinePlot("gradient norm per example: clean vs noisy", id="gradients-norms")
-                        yield Heatmap("cosine(clean, noisy gradient), layer x epoch", low="error", high="success", id="gradients-cosine")
+                        yield Heatmap("cosine(clean, noisy gradient), layer x 5-epoch window", low="error", high="success", id="gradients-cosine")
+                        yield Label("whole training by 5-epoch window: cosine / noisy-to-clean gradient norm per example", classes="panel-note")
+                        yield DataTable(id="gradients-windows", zebra_stripes=True)
             with TabPane("Rewinding", id="rewinding"):
                 with VerticalScroll():
                     yield from self._head("rewinding")
@@ -119,7 +123,7 @@ class LayersScreen(PickRunMixin, SectionScreen):
                         yield Label("", id="flips-summary")
                         with Horizontal(classes="plot-row"):
                             yield HistogramPlot("neurons to flip", xlabel="neurons zeroed", id="flips-hist")
-                            yield BarPlot("zeroed neurons by layer", id="flips-layers")
+                            yield BarPlot("zeroed parameters by layer (flipped targets)", id="flips-layers")
             with TabPane("ETD", id="etd"):
                 with VerticalScroll():
                     yield from self._head("etd")
@@ -200,12 +204,22 @@ class LayersScreen(PickRunMixin, SectionScreen):
             select.set_options(options)
             select.value = current if current in [v for _, v in options] else "__all__"
         self._gradient_norms()
-        epochs = sorted(set(c.get("epoch", [])))
-        shown = _pick(epochs, MAX_COLS)
-        grid = {(l, e): v for l, e, v in zip(c.get("layer", []), c.get("epoch", []), c.get("cosine", []))}
+        ws = windows(t.to_pylist(), WINDOW, with_all=False)
+        labels = window_labels(ws)
+        by = {(w.layer, w.start): w for w in ws}
         self.query_one("#gradients-cosine", Heatmap).show(
-            layers, [str(e) for e in shown], [[grid.get((l, e)) for e in shown] for l in layers], vmin=-1.0, vmax=1.0
+            layers, [label for _, label in labels], [[getattr(by.get((l, start)), "cosine", None) for start, _ in labels] for l in layers],
+            vmin=-1.0, vmax=1.0,
         )
+        table = self.query_one("#gradients-windows", DataTable)
+        table.clear(columns=True)
+        table.add_columns("layer", *[f"ep {label}" for _, label in labels])
+        for layer in layers:
+            cells = []
+            for start, _ in labels:
+                w = by.get((layer, start))
+                cells.append("" if w is None else f"{cell(w.cosine)} / {cell(w.ratio_per_example)}")
+            table.add_row(layer, *cells)
 
     @on(Select.Changed, "#gradients-layer")
     def _gradient_layer(self) -> None:
@@ -260,27 +274,23 @@ class LayersScreen(PickRunMixin, SectionScreen):
             self.query_one(widget, LinePlot).show(series, empty="no layer_retrains")
 
     def _flips(self) -> None:
+        """Counted targets only (fitted at the start), each count beside its collateral damage."""
         t = self.tables["neuron_flips"]
         self._set_empty("flips", t.num_rows == 0)
-        c = _cols(t)
-        clean = [n for n, noisy, f in zip(c.get("neurons_to_flip", []), c.get("is_noisy", []), c.get("flipped", [])) if f and not noisy and n is not None]
-        noisy = [n for n, is_noisy, f in zip(c.get("neurons_to_flip", []), c.get("is_noisy", []), c.get("flipped", [])) if f and is_noisy and n is not None]
-        self.query_one("#flips-hist", HistogramPlot).show([Series("clean", [], clean, "clean"), Series("noisy", [], noisy, "noisy")])
-        s = _cols(self.tables["neuron_flip_steps"])
-        layers = list(dict.fromkeys(s.get("layer", [])))
-        counts = {(l, bool(n)): k for l, n, k in zip(s.get("layer", []), s.get("is_noisy", []), s.get("neurons", []))}
-        self.query_one("#flips-layers", BarPlot).show(
-            layers, [Series("clean", [], [counts.get((l, False), 0) for l in layers], "clean"),
-                     Series("noisy", [], [counts.get((l, True), 0) for l in layers], "noisy")],
+        groups = flips.summarize(t.to_pylist())
+        self.query_one("#flips-hist", HistogramPlot).show(
+            [Series(label, [], groups[label].flipped if label in groups else [], label) for label in ("clean", "noisy")]
         )
-        n_clean = sum(1 for x in c.get("is_noisy", []) if not x)
-        n_noisy = sum(1 for x in c.get("is_noisy", []) if x)
-        med = lambda v: sorted(v)[len(v) // 2] if v else None  # noqa: E731
-        summary = (
-            f"noisy: {len(noisy)}/{n_noisy} flipped, median {med(noisy) if noisy else '-'} neurons · "
-            f"clean: {len(clean)}/{n_clean} flipped, median {med(clean) if clean else '-'} neurons"
-        ) if t.num_rows else ""
-        self.query_one("#flips-summary", Label).update(summary)
+        place = flips.placement(self.tables["neuron_flip_steps"].to_pylist())
+        names = [name for _, name in place.layers]
+        self.query_one("#flips-layers", BarPlot).show(
+            names, [Series(g, [], [place.edits.get((i, g), 0) for i, _ in place.layers], g) for g in ("clean", "noisy")],
+        )
+        lines = [flips.summary_line(groups[label]) for label in ("noisy", "clean") if label in groups]
+        skipped = flips.skipped_text(groups)
+        if skipped:
+            lines.append(skipped)
+        self.query_one("#flips-summary", Label).update("\n".join(lines))
 
     def _etd(self) -> None:
         t = self.tables["etd_evals"]
