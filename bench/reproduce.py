@@ -165,6 +165,10 @@ def measure(home: Home, plain: str, etd: str) -> tuple[dict, list[rules.Verdict]
         ]
         candidates = store.rows(conn, "SELECT DISTINCT candidates FROM neuron_flips WHERE candidates IS NOT NULL") if "candidates" in store.columns(conn, "neuron_flips") else []
     notes.append("flipping candidates: " + (", ".join(r["candidates"] for r in candidates) or "units (recorded before the candidates column)"))
+    for run_id in (plain, etd):
+        for name, entry in (store.run_info(home, run_id).get("analyses") or {}).items():
+            if entry.get("status") != "completed":
+                notes.append(f"analysis {name} {entry.get('status')}: {entry.get('error') or 'no error recorded'}")
     with store.connect(home, etd) as conn:
         by_mode, n_clean, n_noisy = store.etd_rows(conn)
         verdicts.append(judge(rules.judge_etd, by_mode, n_clean, n_noisy))
@@ -211,9 +215,11 @@ def main() -> int:
     parser.add_argument("--reanalyze", metavar="NAME", help="re-run this analysis on reused runs before measuring (e.g. neuron_flipping)")
     parser.add_argument("--write-doc", action="store_true", help="rewrite the table section of docs/reproduction.md")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the script end to end (numbers mean nothing)")
+    parser.add_argument("--role", choices=("plain", "ETD"), help="train (or reuse) only this run of each setting, and measure nothing: "
+                        "to spread one setting's two runs over two processes in the same --home")
     args = parser.parse_args()
-    if args.write_doc and (args.quick or args.only):
-        print("reproduce.py: --write-doc measures every setting at full size; drop --quick and --only", file=sys.stderr)
+    if args.write_doc and (args.quick or args.only or args.role):
+        print("reproduce.py: --write-doc measures every setting at full size; drop --quick, --only and --role", file=sys.stderr)
         return 2
     if args.reanalyze and args.reanalyze not in (*PAPER_ANALYSES, "etd"):
         print(f"reproduce.py: --reanalyze {args.reanalyze}: not one of {', '.join((*PAPER_ANALYSES, 'etd'))}", file=sys.stderr)
@@ -232,6 +238,10 @@ def main() -> int:
             results.append({"name": setting.name, "label": setting.label, "skipped": configs})
             continue
         try:
+            if args.role:
+                run_id = obtain(home, host, configs[args.role == "ETD"], args.role, args.reanalyze)
+                print_phases(home, run_id, args.role)
+                continue
             plain = obtain(home, host, configs[0], "plain", args.reanalyze)
             etd = obtain(home, host, configs[1], "ETD", args.reanalyze)
         except MemscopeError as exc:
