@@ -69,7 +69,7 @@ class TrainConfig:
 @dataclass(frozen=True)
 class EtdConfig:
     enabled: bool = False  # train with example-tied dropout
-    layers: tuple[str, ...] = ()  # layer groups whose outputs are masked; empty = two middle groups
+    layers: tuple[str, ...] = ()  # layer groups whose outputs are masked; empty = the model's default (etd_masks.default_etd_groups)
     p_gen: float = 0.4  # share of channels that are always on (generalization channels)
     p_mem: float = 0.1  # probability each memorization channel is kept for an example
     dropped_scale: float = 0.0  # scale of generalization channels when dropped; 0 = (p_gen+p_mem)/p_gen
@@ -253,34 +253,37 @@ def _check_choice(value: str, choices: tuple[str, ...], key: str, source: str) -
         raise ConfigError(f"{source}: '{key}' = {value!r} is not one of: {', '.join(choices)}")
 
 
-#: The largest value each numeric key may take: far beyond any real run, small enough that a
-#: typo (epochs = 1e26, width = 1e6) is an error instead of hours of work or an overflow.
-UPPER_BOUNDS: dict[str, float] = {
-    "seed": 2**63 - 1,  # stored as a 64-bit integer
-    "threads": 1024,
-    "analysis_timeout": 30 * 24 * 3600.0,  # 30 days, in seconds
-    "model.width": 64.0,
-    "data.train_subset": 2**31 - 1,
-    "data.test_subset": 2**31 - 1,
-    "train.epochs": 100_000,
-    "train.batch_size": 2**20,
-    "train.eval_batch_size": 2**20,
-    "train.checkpoint_every": 100_000,
+#: Each numeric key's allowed range, as (lowest, highest, how the message says it): far
+#: beyond any real run, tight enough that a typo (epochs = 1e26, width = 1e6) is an error
+#: instead of hours of work or an overflow. validate() checks the lower ends it has always had.
+BOUNDS: dict[str, tuple[float, float, str]] = {
+    "seed": (0, 2**63 - 1, "0 to 2**63 - 1"),  # stored as a 64-bit integer
+    "threads": (0, 1024, "0 (auto) to 1024"),
+    "analysis_timeout": (0, 30 * 24 * 3600, "0 (no limit) to 2592000 seconds (30 days)"),
+    "model.width": (0, 64, "more than 0, at most 64"),
+    "data.train_subset": (0, 2**31 - 1, "0 (all) to 2147483647"),
+    "data.test_subset": (0, 2**31 - 1, "0 (all) to 2147483647"),
+    "train.epochs": (1, 100_000, "1 to 100000"),
+    "train.batch_size": (1, 2**20, "1 to 1048576"),
+    "train.eval_batch_size": (1, 2**20, "1 to 1048576"),
+    "train.checkpoint_every": (1, 100_000, "1 to 100000"),
 }
-#: The smallest, where the checks in validate() do not say it already.
-LOWER_BOUNDS: dict[str, float] = {"seed": 0}
 
 
-def _check_upper_bounds(cfg: RunConfig, source: str) -> None:
-    for key, high in UPPER_BOUNDS.items():
+def _check_bounds(cfg: RunConfig, source: str) -> None:
+    for key, (low, high, allowed) in BOUNDS.items():
         value: Any = cfg
         for part in key.split("."):
             value = getattr(value, part)
-        low = LOWER_BOUNDS.get(key)
-        if value > high or (low is not None and value < low):
-            floor = low if low is not None else "0" if key in ("threads", "analysis_timeout") or "subset" in key else None
-            allowed = f"[{floor}, {high:g}]" if floor is not None else f"(0, {high:g}]" if isinstance(high, float) else f"[1, {high}]"
-            raise ConfigError(f"{source}: '{key}' = {value:g} is out of range; allowed: {allowed}")
+        if not low <= value <= high:
+            shown = f"{value:g}" if isinstance(value, float) else str(value)
+            raise ConfigError(f"{source}: '{key}' = {shown} is out of range; allowed: {allowed}")
+
+
+#: The analyses that localize memorization in a normally trained model (rewinding, retraining,
+#: neuron flipping). A run trained with example-tied dropout refuses them: its model memorizes
+#: through each example's own mask, which these analyses would not apply (docs in README).
+LOCALIZING_ANALYSES = ("rewinding", "retraining", "neuron_flipping")
 
 
 def validate(cfg: RunConfig, source: str = "config") -> RunConfig:
@@ -304,7 +307,7 @@ def validate(cfg: RunConfig, source: str = "config") -> RunConfig:
             raise ConfigError(f"{source}: '{key}' = {value} must be 0 (all) or a positive count")
     if cfg.analysis_timeout < 0:
         raise ConfigError(f"{source}: 'analysis_timeout' = {cfg.analysis_timeout} must be 0 (no limit) or a number of seconds")
-    _check_upper_bounds(cfg, source)
+    _check_bounds(cfg, source)
     if cfg.train.lr <= 0:
         raise ConfigError(f"{source}: 'train.lr' = {cfg.train.lr} must be positive")
     if not 0.0 <= cfg.train.warmup_fraction < 1.0:
@@ -320,6 +323,13 @@ def validate(cfg: RunConfig, source: str = "config") -> RunConfig:
         )
     if "etd" in cfg.analyses and not etd.enabled:
         raise ConfigError(f"{source}: analysis 'etd' needs example-tied dropout training: set [etd] enabled = true")
+    localizing = [name for name in LOCALIZING_ANALYSES if name in cfg.analyses]
+    if etd.enabled and localizing:
+        raise ConfigError(
+            f"{source}: {', '.join(repr(n) for n in localizing)} cannot run on a model trained with example-tied dropout "
+            "([etd] enabled = true): its memorization sits in per-example masks these analyses do not apply; "
+            "run them in a separate run without [etd] (e.g. 'memscope run digits'), or remove them from 'analyses'"
+        )
     if len(set(cfg.analyses)) != len(cfg.analyses):
         raise ConfigError(f"{source}: 'analyses' lists a name twice: {list(cfg.analyses)}")
     for name, options in cfg.analysis.items():

@@ -402,7 +402,7 @@ def get_host(plugins_dir: str | Path | None = None, home: str | Path | None = No
     directory = plugins_dir or default_plugins_dir(home)
     key = (str(directory or ""), os.environ.get("MEMSCOPE_LOAD_PLUGINS", "\0"))
     if key not in _HOSTS:
-        _HOSTS[key] = PluginHost(directory)
+        _HOSTS[key] = PluginHost(directory, home=home)
     return _HOSTS[key]
 
 

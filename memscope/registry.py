@@ -36,6 +36,7 @@ class Registry(Generic[T]):
     def __init__(self, kind: str):
         self.kind = kind  # "dataset", "model", ... (for messages)
         self._entries: dict[str, Entry[T]] = {}
+        self._refused: dict[str, str] = {}  # name -> why its registration was refused
 
     def add(self, name: str, obj: T, *, description: str = "", plugin: str = "", **extra: Any) -> None:
         if not isinstance(name, str) or not NAME_RE.match(name):
@@ -50,6 +51,10 @@ class Registry(Generic[T]):
             )
         self._entries[name] = Entry(name, obj, description, plugin, dict(extra))
 
+    def refuse(self, name: str, reason: str) -> None:
+        """Remember that ``name`` was offered but not registered (asking for it says why)."""
+        self._refused.setdefault(name, reason)
+
     def entry(self, name: str) -> Entry[T]:
         try:
             return self._entries[name]
@@ -57,6 +62,8 @@ class Registry(Generic[T]):
             from memscope.suggest import did_you_mean
 
             known = ", ".join(sorted(self._entries)) or "(none)"
+            if name in self._refused:
+                raise UnknownNameError(f"{self.kind} '{name}' was refused: {self._refused[name]}; installed: {known}") from None
             raise UnknownNameError(f"unknown {self.kind} '{name}'{did_you_mean(str(name), self._entries)}; installed: {known}") from None
 
     def get(self, name: str) -> T:

@@ -2,7 +2,8 @@
 
 An analysis declares its ``name`` (snake_case, SQL-safe), ``version``, an ``Options``
 dataclass filled from ``[analysis.<name>]`` in the run config, and the ``tables`` it writes
-(Arrow schemas; core tables by their name, its own as ``<name>_<table>``). It implements:
+(Arrow schemas): its own, named ``<name>_<table>``, and the shared core table
+``example_scores`` (see :func:`table_problems`). It implements:
 
 - ``validate(ctx)``: checks that need the model or data (a layer name that does not exist);
   raise ``ConfigError``. Runs before training starts, so bad options cost nothing.
@@ -40,6 +41,51 @@ class BatchInfo:
     losses: Any  # (B,) float per-example loss (detached)
     clean_grads: list[Any] | None = None  # per parameter: grad of sum(clean losses) / B
     noisy_grads: list[Any] | None = None  # per parameter: grad of sum(noisy losses) / B
+
+
+#: The core tables any analysis may write: long-format tables whose rows each analysis owns
+#: through its ``analysis`` column (``memscope analyze`` replaces only that analysis's rows).
+SHARED_TABLES = frozenset({"example_scores"})
+
+
+def table_problems(cls: Any, *, core: bool) -> list[str]:
+    """Why the ``tables`` an analysis declares break the table namespace (empty when fine).
+
+    A plugin's analysis (``core=False``) declares its own tables, named ``<name>_<table>``,
+    and may declare the shared ``example_scores``; never another core table (``examples``,
+    ``layers``, ``layer_rewinds``, ...): ``memscope analyze`` clears the tables of the
+    analyses it re-runs, and rows cast to another schema would retype a column for every
+    run. The paper's analyses, which memscope's built-in plugin registers (``core=True``),
+    write their own core tables. A core table is always declared with the core column types.
+    """
+    from memscope.store.schemas import CORE_TABLES
+
+    name = getattr(cls, "name", "")
+    tables = getattr(cls, "tables", None)
+    if not isinstance(tables, dict):
+        return [f"analysis '{name}': tables must be a dict of table name -> pyarrow.Schema"]
+    problems = []
+    for table, schema in tables.items():
+        if not isinstance(schema, pa.Schema):
+            problems.append(f"analysis '{name}': tables[{table!r}] must be a pyarrow.Schema, got {type(schema).__name__}")
+        elif table in CORE_TABLES:
+            if not core and table not in SHARED_TABLES:
+                problems.append(
+                    f"analysis '{name}' declares the core table '{table}'; a plugin's tables are named "
+                    f"{name}_<table> (example_scores is the one core table analyses share)"
+                )
+                continue
+            expected = CORE_TABLES[table]
+            for field in schema:
+                if field.name not in expected.names or expected.field(field.name).type != field.type:
+                    have = expected.field(field.name).type if field.name in expected.names else "no such column"
+                    problems.append(
+                        f"analysis '{name}' declares core table '{table}' column '{field.name}' as {field.type}; "
+                        f"the core table has {have}"
+                    )
+        elif not core and not (isinstance(table, str) and table.startswith(f"{name}_")):
+            problems.append(f"analysis '{name}' declares table {table!r}; name it {name}_<table>")
+    return problems
 
 
 class Analysis:

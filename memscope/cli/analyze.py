@@ -32,12 +32,12 @@ def _analyze(run_id, names, overrides, quiet, home, plugins_dir) -> None:
     store = common.get_home(home)
     run_dir = store.require_run(run_id)
     run_id = run_dir.name  # a prefix, suffix or 'latest' becomes the full id
-    status = effective_status(read_run_info(run_dir))
+    status = effective_status(read_run_info(run_dir), run_dir)  # the writer lock tells liveness
     if status == "running":
         from memscope.errors import ConfigError
 
         raise ConfigError(f"run '{run_id}' is still running; analyse it when it has finished")
-    host = common.get_host(plugins_dir)
+    host = common.get_host(plugins_dir, home=store.root)
     from memscope.train.runner import analyze
 
     results = analyze(store, host, run_id, names, overrides, progress=not quiet)

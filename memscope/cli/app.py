@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> None:
         from memscope.plugins import get_host
 
         if _needs_plugin_commands(args):
-            for name, error in get_host(_plugins_dir_from_argv(args)).register_commands(app):
+            host = get_host(_option_from_argv(args, "--plugins-dir"), home=_option_from_argv(args, "--home"))
+            for name, error in host.register_commands(app):
                 common.eprint(f"memscope: warning: plugin {name} failed: {error}")
         app(args=args, prog_name="memscope", standalone_mode=True)
     except MemscopeError as exc:
@@ -98,11 +99,11 @@ def _needs_plugin_commands(argv: list[str]) -> bool:
     return "--help" in argv or "-h" in argv
 
 
-def _plugins_dir_from_argv(argv: list[str]) -> str | None:
+def _option_from_argv(argv: list[str], option: str) -> str | None:
     for i, arg in enumerate(argv):
-        if arg == "--plugins-dir" and i + 1 < len(argv):
+        if arg == option and i + 1 < len(argv):
             return argv[i + 1]
-        if arg.startswith("--plugins-dir="):
+        if arg.startswith(option + "="):
             return arg.split("=", 1)[1]
     return None
 

@@ -32,7 +32,7 @@ PluginsDirOption = Annotated[
     Optional[Path],
     typer.Option(
         "--plugins-dir",
-        help="Folder of plugin .py files (default: $MEMSCOPE_PLUGINS_DIR, else ./plugins when present).",
+        help="Folder of plugin .py files to load (default: $MEMSCOPE_PLUGINS_DIR, else <home>/plugins when present; never ./plugins unless named).",
         show_default=False,
     ),
 ]
@@ -84,10 +84,12 @@ def get_home(home: Path | None, *, create: bool = True):
     return resolved.ensure() if create else resolved
 
 
-def get_host(plugins_dir: Path | None):
+def get_host(plugins_dir: Path | None, home: Path | None = None):
+    """The plugin host: ``plugins_dir`` (or the root ``--plugins-dir``), else the trusted
+    ``<home>/plugins`` of ``home`` (or the root ``--home``, else the default home)."""
     from memscope.plugins import get_host as _get_host
 
-    return _get_host(plugins_dir or ROOT_OPTIONS["plugins_dir"])
+    return _get_host(plugins_dir or ROOT_OPTIONS["plugins_dir"], home=home or ROOT_OPTIONS["home"])
 
 
 def stdout_is_terminal() -> bool:

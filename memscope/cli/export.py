@@ -210,7 +210,7 @@ def export(
     resolved = get_home(home)
     run_ids = list(dict.fromkeys(resolved.require_run(r).name for r in run or []))  # prefixes, suffixes, 'latest' -> full ids
 
-    host = get_host(None)
+    host = get_host(None, home=resolved.root)
     conn = open_connection(resolved, host)
     try:
         if fmt_name == "duckdb":

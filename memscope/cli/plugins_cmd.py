@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from memscope.cli.common import JsonFlag, PluginsDirOption, handle_errors
+from memscope.cli.common import HomeOption, JsonFlag, PluginsDirOption, handle_errors
 
 KINDS = ("datasets", "models", "noise_models", "analyses")
 
@@ -33,11 +33,11 @@ def describe_plugins(host: Any) -> list[dict[str, Any]]:
 
 
 @handle_errors
-def plugins(json_: JsonFlag = False, plugins_dir: PluginsDirOption = None) -> None:
+def plugins(json_: JsonFlag = False, plugins_dir: PluginsDirOption = None, home: HomeOption = None) -> None:
     """List plugins: version, where they come from, hooks, registered names, errors."""
     from memscope.cli.common import get_host
 
-    host = get_host(plugins_dir)
+    host = get_host(plugins_dir, home=home)
     items = describe_plugins(host)
     if json_:
         print(json.dumps(items, indent=1))

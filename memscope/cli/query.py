@@ -305,7 +305,9 @@ def query(
         limit = TABLE_LIMIT if fmt_name == "table" else 0
 
     resolved = get_home(home)
-    host = get_host(plugins_dir)
+    if output is not None:
+        _refuse_output_in_home(output, resolved.root)
+    host = get_host(plugins_dir, home=resolved.root)
 
     from memscope.store.query import execute, open_connection
 
@@ -333,6 +335,18 @@ def query(
         sys.stdout.flush()
     except BrokenPipeError:  # `memscope query ... | head`: the reader has all it wants
         _silence_stdout()
+
+
+def _refuse_output_in_home(output: Path, home_root: Path) -> None:
+    """``-o`` never writes inside the home (symlinks resolved): a result file there could
+    replace a run's Parquet part or the catalog, which only memscope writes."""
+    target = output.expanduser().resolve()
+    root = home_root.expanduser().resolve()
+    if target == root or root in target.parents:
+        raise _usage(
+            f"refusing to write {output} inside the results home {root} (it holds memscope's own files); "
+            "choose a path outside it"
+        )
 
 
 def _interruptible(call, conn):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -41,7 +43,7 @@ def _run(config: Path | None, overrides: list[str], resume: str | None, quiet: b
     if config is None and resume is None:
         raise ConfigError("give a config file or sample name (e.g. memscope run digits; see 'memscope samples') or --resume RUN_ID")
     store = common.get_home(home)
-    host = common.get_host(plugins_dir)
+    host = common.get_host(plugins_dir, home=store.root)
     if resume is not None:
         run_dir = store.require_run(resume)
         resume = run_dir.name  # a prefix, suffix or 'latest' becomes the full id
@@ -66,15 +68,17 @@ def _run(config: Path | None, overrides: list[str], resume: str | None, quiet: b
 
     from memscope.train.runner import Run  # torch is imported here, not at start-up
 
-    run = Run(cfg, store, host, progress=not quiet, source=source)
-    run_id = run.resume(resume) if resume is not None else run.start()
-    if not quiet:
-        common.eprint(f"run {run_id}: {cfg.label} on {run.device}, {run.info.data['num_train']} train examples "
-                      f"({run.info.data['num_noisy']} noisy), {cfg.train.epochs} epochs")
-    try:
-        result = run.execute()
-    finally:
-        print(run_id, flush=True)
+    stdout = sys.stdout  # the run id only: whatever plugins or analyses print goes to stderr
+    with contextlib.redirect_stdout(sys.stderr):
+        run = Run(cfg, store, host, progress=not quiet, source=source)
+        run_id = run.resume(resume, overrides) if resume is not None else run.start()
+        if not quiet:
+            common.eprint(f"run {run_id}: {cfg.label} on {run.device}, {run.info.data['num_train']} train examples "
+                          f"({run.info.data['num_noisy']} noisy), {cfg.train.epochs} epochs")
+        try:
+            result = run.execute()
+        finally:
+            print(run_id, file=stdout, flush=True)
     if not quiet:
         _summary(result, store, cfg.etd.enabled)
 

@@ -47,9 +47,13 @@ class DatasetArrays:
             raise DataError(f"{what}: x_test has {len(x_test)} examples but y_test has {len(y_test)}")
         if len(x_train) == 0:
             raise DataError(f"{what}: the training set is empty")
+        if len(x_test) == 0:  # every test accuracy would be NaN, and the run would still "complete"
+            raise DataError(f"{what}: the test set is empty; give x_test/y_test at least one example")
         if x_train.shape[1:] != x_test.shape[1:]:
             raise DataError(f"{what}: train images are {x_train.shape[1:]} but test images are {x_test.shape[1:]}")
         k = int(max(y_train.max(initial=0), y_test.max(initial=0))) + 1
+        if len(self.class_names) > MAX_CLASSES:
+            raise DataError(f"{what}: {len(self.class_names)} class names; at most {MAX_CLASSES} classes are supported")
         names = list(self.class_names) or [str(i) for i in range(k)]
         if len(names) < k:
             raise DataError(f"{what}: labels go up to {k - 1} but only {len(names)} class names are given")
@@ -60,7 +64,17 @@ class DatasetArrays:
         return DatasetArrays(x_train, y_train, x_test, y_test, [str(n) for n in names], self.source)
 
 
+#: Labels must be below this (and class names fewer): a label of 2**40 would otherwise ask
+#: for that many class names, and a float 1e30 would wrap to a negative int64.
+MAX_CLASSES = 100_000
+#: The most channels an image may have; it is how the channel axis of a 4-D array is told.
+MAX_CHANNELS = 4
+
+
 def _as_nhwc(x: np.ndarray, what: str, key: str) -> np.ndarray:
+    """(N, H, W, C). A 4-D array's channel axis is the one of axes 1 and 3 with at most
+    MAX_CHANNELS entries: (N, 32, 32, 3) is channels-last, (N, 3, 32, 32) and (N, 4, 8, 8)
+    channels-first. When both or neither have so few, the layout is ambiguous: an error."""
     x = np.asarray(x)
     if x.dtype.kind not in "uif" or x.dtype == np.bool_:
         raise DataError(f"{what}: '{key}' must hold numbers, got dtype {x.dtype}")
@@ -68,9 +82,16 @@ def _as_nhwc(x: np.ndarray, what: str, key: str) -> np.ndarray:
         x = x[:, None, :, None]
     elif x.ndim == 3:  # (N, H, W): greyscale
         x = x[..., None]
-    elif x.ndim == 4 and x.shape[1] in (1, 3) and x.shape[-1] not in (1, 3):  # NCHW -> NHWC
-        x = x.transpose(0, 2, 3, 1)
-    elif x.ndim != 4:
+    elif x.ndim == 4:
+        first, last = x.shape[1] <= MAX_CHANNELS, x.shape[3] <= MAX_CHANNELS
+        if first == last:
+            raise DataError(
+                f"{what}: '{key}' has shape {x.shape}: cannot tell its channel axis (the one of axes 1 and 3 "
+                f"with at most {MAX_CHANNELS} entries); store (N, H, W, C) or (N, C, H, W) images"
+            )
+        if first:  # NCHW -> NHWC
+            x = x.transpose(0, 2, 3, 1)
+    else:
         raise DataError(f"{what}: '{key}' must be (N, H, W), (N, H, W, C) or (N, D); got shape {x.shape}")
     if x.dtype == np.uint8:
         return np.ascontiguousarray(x)
@@ -88,8 +109,12 @@ def _as_labels(y: np.ndarray, what: str, key: str) -> np.ndarray:
     if y.ndim != 1:
         raise DataError(f"{what}: '{key}' must be a 1-D array of labels, got shape {y.shape}")
     if y.dtype.kind == "f":
-        if not np.all(np.equal(np.mod(y, 1), 0)):
+        if not np.isfinite(y).all() or not np.all(np.equal(np.mod(y, 1), 0)):
             raise DataError(f"{what}: '{key}' must hold integer labels")
     elif y.dtype.kind not in "iu":
         raise DataError(f"{what}: '{key}' must hold integer labels, got dtype {y.dtype}")
+    if y.size and y.max() >= MAX_CLASSES:  # checked before the cast: 1e30 must not wrap around
+        top = y.max()
+        raise DataError(f"{what}: '{key}' has label {top:g}; labels must be in [0, {MAX_CLASSES})" if y.dtype.kind == "f"
+                        else f"{what}: '{key}' has label {top}; labels must be in [0, {MAX_CLASSES})")
     return y.astype(np.int64)

@@ -10,7 +10,6 @@ however many runs the home holds, and a damaged part of another run cannot break
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +112,7 @@ class RunData:
         import duckdb
 
         from memscope.store.catalog import sql_identifier, sql_string
-        from memscope.store.query import lock_down
+        from memscope.store.query import lock_down, resource_config
 
         conn = duckdb.connect(
             ":memory:",
@@ -121,7 +120,7 @@ class RunData:
                 "autoinstall_known_extensions": False,
                 "autoload_known_extensions": False,
                 "python_enable_replacements": False,
-                "temp_directory": str(Path(tempfile.gettempdir()) / "memscope-duckdb"),
+                **resource_config(),  # the query connections' memory limit and per-user spill folder
             },
         )
         try:

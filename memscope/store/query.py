@@ -33,7 +33,9 @@ Two layers keep a query from changing anything:
      ``allow_community_extensions = false``: no download, no implicit load;
    - ``python_enable_replacements = false``: ``FROM some_python_variable`` does not scan the
      caller's variables;
-   - ``temp_directory`` outside the home: a query that spills never writes into the home;
+   - ``memory_limit`` from ``MEMSCOPE_QUERY_MEMORY`` (default 50% of the machine's memory)
+     and ``temp_directory`` in this user's cache folder (:func:`spill_directory`): a query
+     that spills never writes into the home, nor into a folder other users share;
    - ``lock_configuration = true`` last: no SET can undo any of the above.
 
    ``allowed_directories`` also allows *writing* inside the home (DuckDB does not separate
@@ -55,7 +57,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
-from memscope.errors import ExitCode, QueryError, StoreError
+from memscope.errors import ExitCode, MemscopeError, QueryError, StoreError
 from memscope.store.home import Home
 
 if TYPE_CHECKING:
@@ -86,33 +88,37 @@ _READ_PRAGMAS = frozenset(
         "version",
     }
 )
-#: Table functions that change state; refused anywhere in a statement.
+#: Table functions a query may call (``FROM f(...)``, ``CALL f(...)``); any other table
+#: function is refused, so one that DuckDB adds later is refused until it is listed here.
+#: Macros a plugin defines in ``prepare_connection`` are allowed too (plugin code is trusted).
+_READ_TABLE_FUNCTIONS = frozenset(
+    {
+        "generate_series", "glob", "histogram", "histogram_values", "icu_calendar_names", "json_each",
+        "json_tree", "parquet_bloom_probe", "parquet_file_metadata", "parquet_full_metadata",
+        "parquet_kv_metadata", "parquet_metadata", "parquet_page_index", "parquet_scan", "parquet_schema",
+        "pg_timezone_names", "range", "read_blob", "read_csv", "read_csv_auto", "read_json", "read_json_auto",
+        "read_json_objects", "read_json_objects_auto", "read_ndjson", "read_ndjson_auto",
+        "read_ndjson_objects", "read_parquet", "read_text", "repeat", "repeat_row", "sniff_csv", "summary",
+        "unnest",
+    }
+    | {f"pragma_{name}" for name in _READ_PRAGMAS}
+)
+#: Functions that change state; refused wherever they appear (also as scalar calls).
 _WRITING_FUNCTIONS = frozenset(
     {
-        "add_grammar_extension",
-        "checkpoint",
-        "copy_database",
-        "create_external_resource",
-        "deregister_external_resource",
-        "destroy_external_resource",
-        "disable_logging",
-        "disable_profiling",
-        "enable_logging",
-        "enable_profiling",
-        "force_checkpoint",
-        "import_database",
-        "json_execute_serialized_sql",
-        "register_external_resource",
-        "register_external_resource_type",
-        "remove_grammar_extension",
-        "truncate_duckdb_logs",
+        "add_grammar_extension", "checkpoint", "copy_database", "create_external_resource",
+        "deregister_external_resource", "destroy_external_resource", "disable_logging", "disable_profiling",
+        "enable_logging", "enable_profiling", "force_checkpoint", "import_database",
+        "json_execute_serialized_sql", "query", "query_table", "register_external_resource",
+        "register_external_resource_type", "remove_grammar_extension", "truncate_duckdb_logs",
     }
 )
 _PATTERNS = {  # compiled on first use: start-up time is part of the CLI's contract
     "comments": (r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.S),
     "explain": (r"^explain\b\s*(?:\(.*?\)\s*|analy[sz]e\b\s*)?", re.I | re.S),
     "first_word": (r"^([a-z_][a-z0-9_]*)", re.I),
-    "call": (r"^call\s+([a-z_][a-z0-9_]*)", re.I),
+    "call": (r"^call\b", re.I),
+    "identifier": (r'"(?:[^"]|"")*"|[a-z_][a-z0-9_$]*', re.I),
     "pragma": (r"^pragma\s+([a-z_][a-z0-9_]*)", re.I),
 }
 
@@ -172,20 +178,101 @@ def _parse(sql: str, conn: Any = None) -> list[Any]:
         raise QueryError(str(exc)) from None
 
 
-def _check_functions(sql: str) -> None:
+_SERIALIZER: "duckdb.DuckDBPyConnection | None" = None
+
+
+def _serializer(conn: Any) -> Any:
+    """A connection to run ``json_serialize_sql`` on: ``conn``, or a private in-memory one."""
+    global _SERIALIZER
+    if conn is not None:
+        return conn
+    if _SERIALIZER is None:
+        import duckdb
+
+        _SERIALIZER = duckdb.connect(":memory:", config=_base_config())
+    return _SERIALIZER
+
+
+def _called_functions(node: Any, table: set[str], every: set[str]) -> None:
+    """Collect, from DuckDB's JSON syntax tree, the names of table functions (``table``) and of
+    every function call (``every``)."""
+    if isinstance(node, dict):
+        if node.get("type") == "TABLE_FUNCTION" and isinstance(node.get("function"), dict):
+            table.add(str(node["function"].get("function_name", "")).lower())
+        if node.get("class") == "FUNCTION" and "function_name" in node:
+            every.add(str(node["function_name"]).lower())
+        for value in node.values():
+            _called_functions(value, table, every)
+    elif isinstance(node, list):
+        for value in node:
+            _called_functions(value, table, every)
+
+
+def _plugin_table_macro(name: str, conn: Any) -> bool:
+    """True when ``name`` is a table macro defined on ``conn`` (by a plugin), not a built-in."""
+    if conn is None:
+        return False
+    rows = conn.execute(
+        "SELECT 1 FROM duckdb_functions() WHERE function_name = ? AND function_type = 'table_macro' AND NOT internal",
+        [name],
+    ).fetchall()
+    return bool(rows)
+
+
+def _check_calls(table: set[str], every: set[str], conn: Any) -> None:
+    for name in sorted(every | table):
+        if name in _WRITING_FUNCTIONS:
+            raise QueryError(f"refused a call of {name}(), which changes the database or runs SQL text\n{_HINT}")
+    for name in sorted(table):
+        if name not in _READ_TABLE_FUNCTIONS and not name.startswith("duckdb_") and not _plugin_table_macro(name, conn):
+            raise QueryError(f"refused a call of the table function {name}(), which memscope does not allow\n{_HINT}")
+
+
+def _check_parsed(select_sql: str, conn: Any) -> None:
+    """Check every function a SELECT statement calls, from DuckDB's own parse of it."""
+    import json
+
+    import duckdb
+
+    try:
+        ((text,),) = _serializer(conn).execute("SELECT json_serialize_sql(?::VARCHAR)", [select_sql]).fetchall()
+        tree = json.loads(text)
+    except (duckdb.Error, ValueError) as exc:
+        raise QueryError(f"memscope cannot check this statement ({exc}); it is refused\n{_HINT}") from None
+    if tree.get("error"):
+        message = tree.get("error_message", "")
+        raise QueryError(f"memscope cannot check this statement ({message}); it is refused\n{_HINT}")
+    table: set[str] = set()
+    every: set[str] = set()
+    _called_functions(tree.get("statements", []), table, every)
+    _check_calls(table, every, conn)
+
+
+def _check_pivot(sql: str, conn: Any) -> None:
+    """A PIVOT without an IN list is several statements that DuckDB cannot serialize; check
+    each called name (an identifier followed by ``(``, comments skipped) against the catalog's
+    table functions instead."""
     import duckdb
 
     try:
         tokens = duckdb.tokenize(sql)
-    except Exception:  # the parser accepted it; tokenizing is best effort
+    except duckdb.Error as exc:
+        raise QueryError(f"memscope cannot check this statement ({exc}); it is refused\n{_HINT}") from None
+    tokens = [(start, kind) for start, kind in tokens if kind.name != "comment"]
+    called = set()
+    for i, (start, kind) in enumerate(tokens[:-1]):
+        if kind.name in ("identifier", "keyword") and sql[tokens[i + 1][0]] == "(":
+            m = _re("identifier").match(sql, start)
+            if m:
+                called.add(m.group(0).strip('"').replace('""', '"').lower())
+    if not called:
         return
-    for i, (start, kind) in enumerate(tokens):
-        if kind.name not in ("identifier", "keyword"):
-            continue
-        end = tokens[i + 1][0] if i + 1 < len(tokens) else len(sql)
-        word = sql[start:end].strip().strip('"').lower()
-        if word in _WRITING_FUNCTIONS and i + 1 < len(tokens) and sql[tokens[i + 1][0]] == "(":
-            raise QueryError(f"refused a call of {word}(), which changes the database\n{_HINT}")
+    rows = _serializer(conn).execute(
+        "SELECT DISTINCT function_name FROM duckdb_functions() WHERE function_type IN ('table', 'table_macro') "
+        "AND lower(function_name) IN (SELECT unnest(?::VARCHAR[]))",
+        [sorted(called)],
+    ).fetchall()
+    _check_calls({r[0].lower() for r in rows}, called, conn)
 
 
 def _check_one(statement: Any, conn: Any = None, depth: int = 0) -> None:
@@ -197,7 +284,7 @@ def _check_one(statement: Any, conn: Any = None, depth: int = 0) -> None:
         raise QueryError(f"refused a statement memscope cannot classify: {_snippet(sql)}\n{_HINT}") from None
     first = (_re("first_word").match(body) or [None, ""])[1].lower() if body else ""
     if kind == "SELECT":
-        pass
+        _check_parsed(sql, conn)
     elif kind == "EXPLAIN" and depth == 0:
         inner = _re("explain").sub("", body, count=1)
         inner_statements = _parse(inner, conn)
@@ -205,21 +292,15 @@ def _check_one(statement: Any, conn: Any = None, depth: int = 0) -> None:
             raise _refuse("EXPLAIN", sql)
         _check_one(inner_statements[0], conn, depth + 1)
     elif kind == "MULTI" and first in ("pivot", "unpivot", "pivot_wider", "pivot_longer"):
-        pass
+        _check_pivot(body, conn)
     elif kind == "TRANSACTION":
         pass
     elif kind == "PRAGMA" and first == "pragma":
         m = _re("pragma").match(body)
         if not m or m.group(1).lower() not in _READ_PRAGMAS:
             raise _refuse("PRAGMA", sql)
-    elif kind == "CALL":
-        m = _re("call").match(body)
-        name = m.group(1).lower() if m else "checkpoint"
-        if name in _WRITING_FUNCTIONS or not (
-            name.startswith("pragma_") or name.startswith("duckdb_") or name.startswith("parquet_")
-            or name in ("range", "generate_series", "glob", "read_parquet", "read_csv", "read_json", "summary")
-        ):
-            raise _refuse("CALL", sql)
+    elif kind == "CALL" and first == "call":  # CALL f(...) reads like FROM f(...): check the same way
+        _check_parsed("SELECT * FROM " + _re("call").sub("", body, count=1), conn)
     else:
         words = body.lower().split()[:2]
         if kind == "LOAD":
@@ -229,7 +310,6 @@ def _check_one(statement: Any, conn: Any = None, depth: int = 0) -> None:
         else:
             label = kind.replace("_", " ")
         raise _refuse(label, sql)
-    _check_functions(sql)
 
 
 def read_only_statements(sql: str, conn: "duckdb.DuckDBPyConnection | None" = None) -> list[str]:
@@ -263,15 +343,55 @@ def _as_home(home: Union[Home, str, Path]) -> Home:
     return home if isinstance(home, Home) else Home(home)
 
 
-def _base_config() -> dict[str, Any]:
-    import tempfile
+#: How much memory DuckDB may use for the results' queries unless ``MEMSCOPE_QUERY_MEMORY``
+#: says otherwise (a share of the machine's memory, or a size such as ``4GB``). Past it,
+#: DuckDB spills to :func:`spill_directory`, and fails only when that is not enough either.
+DEFAULT_QUERY_MEMORY = "50%"
+MEMORY_ENV = "MEMSCOPE_QUERY_MEMORY"
 
+
+def query_memory_limit() -> str:
+    """The memory limit for query connections (``MEMSCOPE_QUERY_MEMORY``, else 50%)."""
+    import os
+
+    value = os.environ.get(MEMORY_ENV, "").strip() or DEFAULT_QUERY_MEMORY
+    if not re.fullmatch(r"(\d+(\.\d+)?)\s*(%|b|bytes|[kmgt]i?b)", value, re.I) or float(re.match(r"[\d.]+", value)[0]) <= 0:
+        raise MemscopeError(
+            f"{MEMORY_ENV}={value!r} is not a memory size; use e.g. 4GB, 512MB or 50% (of this machine's memory)"
+        )
+    return value
+
+
+def spill_directory() -> str:
+    """Where DuckDB spills what does not fit in memory: a folder of this user's own
+    (``<user cache dir>/duckdb-spill``, mode 0700), never a folder shared by every user and
+    never inside the home. Empty (no spilling) when it cannot be created."""
+    import os
+
+    import platformdirs
+
+    folder = Path(platformdirs.user_cache_dir("memscope", appauthor=False)) / "duckdb-spill"
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if folder.stat().st_uid != os.getuid():
+            return ""
+    except OSError:
+        return ""
+    return str(folder)
+
+
+def resource_config() -> dict[str, Any]:
+    """DuckDB's memory limit and spill folder for every connection that reads results."""
+    return {"memory_limit": query_memory_limit(), "temp_directory": spill_directory()}
+
+
+def _base_config() -> dict[str, Any]:
     return {
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
         "allow_community_extensions": False,
         "python_enable_replacements": False,
-        "temp_directory": str(Path(tempfile.gettempdir()) / "memscope-duckdb"),
+        **resource_config(),
     }
 
 
@@ -443,11 +563,24 @@ def bad_part_error(exc: BaseException) -> "BadPartError | None":
     return error
 
 
+def out_of_memory_error(exc: BaseException) -> QueryError:
+    """DuckDB's out-of-memory error without its ``SET ...`` advice (memscope refuses SET),
+    with what a memscope user can do instead."""
+    first = str(exc).strip().splitlines()[0]
+    return QueryError(
+        f"{first}; memscope query may use {query_memory_limit()} of memory: select fewer rows or columns "
+        f"(WHERE run_id = ..., LIMIT), aggregate before joining, or raise the limit with "
+        f"{MEMORY_ENV}=8GB (or a share such as 70%)"
+    )
+
+
 def _error(exc: BaseException) -> QueryError:
     import duckdb
 
     if isinstance(exc, duckdb.InterruptException):
         return QueryError("query interrupted", exit_code=ExitCode.INTERRUPTED)
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return out_of_memory_error(exc)
     return bad_part_error(exc) or QueryError(str(exc).rstrip())
 
 

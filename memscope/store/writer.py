@@ -35,9 +35,18 @@ class RunWriter:
             raise StoreError(f"table name {table!r} must be snake_case (lowercase letters, digits, _)")
         if "run_id" not in schema.names:
             schema = pa.schema([pa.field("run_id", pa.string()), *schema])
+        if table in CORE_TABLES:  # rows are always cast to the core schema: never retype a core column
+            core = CORE_TABLES[table]
+            for field in schema:
+                if field.name not in core.names or core.field(field.name).type != field.type:
+                    have = core.field(field.name).type if field.name in core.names else "no such column"
+                    raise StoreError(
+                        f"core table '{table}' column '{field.name}' cannot be declared {field.type} (the core table has {have})"
+                    )
+            return
         existing = self.home.table_schema(table)
         known = existing or self._schemas.get(table)
-        if known is not None and not known.equals(schema, check_metadata=False) and table not in CORE_TABLES:
+        if known is not None and not known.equals(schema, check_metadata=False):
             # union_by_name lets a newer plugin version add columns; types must agree.
             for field in schema:
                 if field.name in known.names and known.field(field.name).type != field.type:

@@ -208,7 +208,7 @@ class Run:
             missing = [n for n in config.etd.layers if n not in names]
             if missing:
                 raise ConfigError(f"etd.layers: layer '{missing[0]}' does not exist; layers: {', '.join(names)}")
-            chosen = [names[n] for n in config.etd.layers] or default_etd_groups(self.groups)
+            chosen = [names[n] for n in config.etd.layers] or default_etd_groups(self.groups, self.model)
             self.etd = ExampleTiedDropout(self.model, chosen, config.seed, config.etd.p_gen, config.etd.p_mem, config.etd.dropped_scale)
         self.writer = RunWriter(self.home, run_id)
         self.ctx = RunContext(
@@ -747,7 +747,8 @@ def _analyze_locked(run: "Run", run_dir: Path, run_id: str, config: RunConfig, r
             _clear_rows(run.writer, table, analysis.name)
         run_analysis(run.ctx, analysis, info, run.progress)
     run.progress.close()
-    (run_dir / "config.toml").write_text(config_to_toml(config), encoding="utf-8")
+    analyzed = {"at": now_iso(), "analyses": {a.name: config_to_dict(a.options) for a in selected}}
+    info.update(analyzed=[*info.data.get("analyzed", []), analyzed])  # what `memscope analyze` ran, with its options
     return {a.name: info.data["analyses"].get(a.name, {}) for a in selected}
 
 

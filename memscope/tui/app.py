@@ -83,7 +83,7 @@ class MemscopeApp(App[None]):
             if self._host is None:
                 from memscope.plugins import get_host
 
-                self._host = get_host(self.plugins_dir)
+                self._host = get_host(self.plugins_dir, home=self.home.root)
             return self._host
 
     def report_error(self, error: BaseException | str, title: str = "error") -> None:

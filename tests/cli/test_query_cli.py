@@ -275,3 +275,23 @@ def test_home_from_the_root_option(runner, tmp_path, monkeypatch):
     result = runner.invoke(app, ["--home", str(target), "query", "--csv", "SELECT home FROM memscope_meta"])
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines()[1] == target.as_posix()
+
+
+# --------------------------------------------------------------------------- issue 12: -o never writes into the home
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_output_inside_the_home_is_refused(runner, populated, tmp_path, fmt):
+    part = next((populated.root / "runs" / "run-a" / "epochs").glob("part-*.parquet"))
+    before = part.read_bytes()
+    link = tmp_path / "innocent"
+    link.symlink_to(populated.root / "runs")  # a way in through a symlink outside the home
+    for target in (part, link / "run-a" / "epochs" / part.name, populated.root / f"new.{fmt}"):
+        result = run(runner, "--format", fmt, "-o", str(target), "SELECT 1 AS one")
+        assert result.exit_code == 2, result.output
+        assert "inside the results home" in result.stderr and "choose a path outside it" in result.stderr
+    assert part.read_bytes() == before
+    assert not (populated.root / f"new.{fmt}").exists()
+    outside = tmp_path / f"out.{fmt}"
+    assert run(runner, "--format", fmt, "-o", str(outside), "SELECT 1 AS one").exit_code == 0
+    assert outside.stat().st_size > 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from memscope.config import RunConfig, config_to_toml, load_config, parse_override
@@ -113,3 +115,72 @@ def test_round_trip_through_toml(tmp_path):
     cfg = load_config(None, ["analyses=rewinding", "analysis.rewinding.layers=[\"fc\"]", "tags.sweep_id=abc", "model.options.channels=[8,8,8]"])
     path = write(tmp_path, config_to_toml(cfg))
     assert load_config(path) == cfg
+
+
+# --------------------------------------------------------------------------- issue 12: bounds and odd files
+
+
+@pytest.mark.parametrize(
+    "override,words",
+    [
+        ("model.width=1e6", "'model.width' = 1e+06 is out of range; allowed: more than 0, at most 64"),
+        ("threads=100000", "'threads' = 100000 is out of range; allowed: 0 (auto) to 1024"),
+        ("analysis_timeout=1e300", "'analysis_timeout' = 1e+300 is out of range; allowed: 0 (no limit) to 2592000"),
+        ("train.epochs=100000000000000000000000000", "'train.epochs' = 100000000000000000000000000 is out of range"),
+        ("train.batch_size=2000000000", "'train.batch_size' = 2000000000 is out of range; allowed: 1 to 1048576"),
+        ("seed=-1", "'seed' = -1 is out of range; allowed: 0 to 2**63 - 1"),
+        ("data.train_subset=99999999999", "'data.train_subset' = 99999999999 is out of range"),
+    ],
+)
+def test_numbers_beyond_their_bounds_name_the_key_and_the_range(override, words):
+    with pytest.raises(ConfigError) as info:
+        load_config(None, [override])
+    assert words in info.value.message
+    assert "\n" not in info.value.message
+
+
+def test_the_bounds_admit_the_largest_allowed_values():
+    from memscope.config import BOUNDS
+
+    overrides = [f"{key}={high!r}" for key, (_, high, _) in BOUNDS.items()]
+    cfg = load_config(None, overrides)
+    assert cfg.train.epochs == 100_000 and cfg.model.width == 64 and cfg.analysis_timeout == 30 * 24 * 3600
+
+
+def test_an_empty_config_file_is_an_error_not_the_defaults(tmp_path):
+    for text in ("", "# just a comment\n\n"):
+        path = tmp_path / "empty.toml"
+        path.write_text(text)
+        with pytest.raises(ConfigError, match="the config file sets nothing"):
+            load_config(path)
+
+
+def test_a_fifo_or_a_device_is_refused_without_reading(tmp_path):
+    import os
+    import time
+
+    fifo = tmp_path / "pipe.toml"
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    for path in (fifo, Path("/dev/zero")):
+        with pytest.raises(ConfigError, match="not a regular file"):
+            load_config(path)
+    assert time.monotonic() - started < 5
+
+
+def test_a_huge_config_file_is_refused(tmp_path):
+    from memscope.config import MAX_CONFIG_BYTES
+
+    path = tmp_path / "huge.toml"
+    path.write_text("# " + "x" * MAX_CONFIG_BYTES + "\nseed = 1\n")
+    with pytest.raises(ConfigError, match=f"more than the {MAX_CONFIG_BYTES} a config may have"):
+        load_config(path)
+
+
+def test_deep_nesting_is_a_config_error_not_a_recursion_error(tmp_path):
+    deep = tmp_path / "deep.toml"
+    deep.write_text("tags = " + "[" * 50_000 + "]" * 50_000 + "\n")
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        load_config(deep)
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        load_config(None, ["model.options={a={b={c={d={e={f={g={h={i=1}}}}}}}}}"])

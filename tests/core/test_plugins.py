@@ -144,3 +144,102 @@ def test_misspelt_hook_is_reported(plugins_dir):
     )
     errors = dict(PluginHost(plugins_dir).errors())
     assert "unknown hook 'register_dataset'; did you mean register_datasets?" in errors["typo"]
+
+
+# --------------------------------------------------------------------------- issue 12: which folders run, hangs, output
+
+MARKS = '''
+import os
+from pathlib import Path
+
+from memscope import hookimpl
+
+Path(os.environ["MARK_FILE"]).write_text("imported")
+print("marks: on stdout at import")
+
+
+@hookimpl
+def register_noise_models(register):
+    print("marks: on stdout while registering")
+    register("marked", lambda labels, k, rate, rng, options: labels)
+'''
+
+
+def _cli(args, monkeypatch, cwd):
+    from typer.testing import CliRunner
+
+    from memscope.cli.app import app
+    from memscope.plugins import reset_hosts
+
+    reset_hosts()
+    monkeypatch.chdir(cwd)
+    return CliRunner().invoke(app, args)
+
+
+def test_plugins_in_the_current_folder_run_only_when_named(tmp_path, monkeypatch):
+    work = tmp_path / "work"
+    (work / "plugins").mkdir(parents=True)
+    (work / "plugins" / "marks.py").write_text(MARKS)
+    mark = tmp_path / "mark"
+    monkeypatch.setenv("MARK_FILE", str(mark))
+    monkeypatch.delenv("MEMSCOPE_PLUGINS_DIR", raising=False)
+    monkeypatch.setenv("MEMSCOPE_HOME", str(tmp_path / "home"))
+
+    for args in (["query", "--csv", "SELECT 1 AS one"], ["plugins"]):
+        result = _cli(args, monkeypatch, work)
+        assert result.exit_code == 0, result.output
+        assert not mark.exists(), f"memscope {' '.join(args)} ran ./plugins/marks.py"
+
+    assert "marks" in _cli(["plugins", "--plugins-dir", "plugins"], monkeypatch, work).stdout  # opted in by name
+    mark.unlink()
+    monkeypatch.setenv("MEMSCOPE_PLUGINS_DIR", str(work / "plugins"))
+    assert "marks" in _cli(["plugins"], monkeypatch, work).stdout  # ... or by the environment
+    mark.unlink()
+    monkeypatch.delenv("MEMSCOPE_PLUGINS_DIR")
+    (tmp_path / "home" / "plugins").mkdir(parents=True)
+    (tmp_path / "home" / "plugins" / "marks.py").write_text(MARKS)
+    assert "marks" in _cli(["plugins"], monkeypatch, tmp_path).stdout  # <home>/plugins is trusted
+
+
+def test_what_plugins_print_goes_to_stderr(tmp_path, monkeypatch):
+    import json
+
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "marks.py").write_text(MARKS)
+    monkeypatch.setenv("MARK_FILE", str(tmp_path / "mark"))
+    monkeypatch.setenv("MEMSCOPE_HOME", str(tmp_path / "home"))
+    result = _cli(["plugins", "--json", "--plugins-dir", str(tmp_path / "plugins")], monkeypatch, tmp_path)
+    assert result.exit_code == 0
+    listing = json.loads(result.stdout)  # nothing else on stdout
+    assert "marked" in next(p for p in listing if p["name"] == "marks")["registered"]["noise_models"]
+    assert "marks: on stdout at import" in result.stderr and "marks: on stdout while registering" in result.stderr
+
+
+def test_a_plugin_that_hangs_at_import_is_skipped_after_the_time_limit(tmp_path, monkeypatch):
+    import time
+
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "sleeper.py").write_text("import time\ntime.sleep(3600)\n")
+    (tmp_path / "plugins" / "good.py").write_text(GOOD)
+    monkeypatch.setenv("MEMSCOPE_PLUGIN_TIMEOUT", "0.5")
+    started = time.monotonic()
+    host = PluginHost(tmp_path / "plugins")
+    assert time.monotonic() - started < 10
+    assert "all_zero" in host.registries.noise_models  # the plugins after it still load
+    (error,) = host.infos["sleeper"].errors
+    assert "did not finish within 0.5 s" in error and "MEMSCOPE_PLUGIN_TIMEOUT" in error
+
+
+def test_a_bad_plugin_time_limit_is_a_usage_error(monkeypatch):
+    monkeypatch.setenv("MEMSCOPE_PLUGIN_TIMEOUT", "forever")
+    with pytest.raises(MemscopeError, match="MEMSCOPE_PLUGIN_TIMEOUT='forever' must be a number of seconds"):
+        PluginHost(None)
+
+
+def test_load_plugins_warns_about_names_that_match_nothing(plugins_dir, monkeypatch, capsys):
+    (plugins_dir / "good.py").write_text(GOOD)
+    monkeypatch.setenv("MEMSCOPE_LOAD_PLUGINS", "1")
+    host = PluginHost(plugins_dir)
+    assert "good" not in host.infos
+    err = capsys.readouterr().err
+    assert "MEMSCOPE_LOAD_PLUGINS names no plugin '1'; available: good" in err

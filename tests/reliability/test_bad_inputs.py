@@ -104,6 +104,8 @@ def prepare(case: dict, tmp_path: Path, finished_home: Path) -> tuple[list[str],
         write_fake_run(Home(home).ensure(), RUN_ID, status="running", pid=os.getpid())
     if "checkpoint" in case:
         tamper_checkpoint(home / "runs" / RUN_ID, case["checkpoint"])
+    if "mkfifo" in case:  # a named pipe nobody writes to: reading it would block forever
+        os.mkfifo(tmp_path / case["mkfifo"])
     npz = tmp_path / "data.npz"
     if "npz" in case:
         write_npz(npz, case["npz"])
@@ -153,7 +155,7 @@ def _has_open(pid: int, name: str) -> bool:
 
 
 def run_as_subprocess(args: list[str], home: Path, cwd: Path, case: dict) -> tuple[int, str, str]:
-    proc = subprocess.Popen(memscope_cmd(*args), env=cli_env(home), cwd=cwd, stdin=subprocess.PIPE,
+    proc = subprocess.Popen(memscope_cmd(*args), env=cli_env(home, **case.get("env", {})), cwd=cwd, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if "signal_after" in case:  # counted from when the command has the catalog open (start-up varies)
         deadline = time.monotonic() + 60
@@ -176,9 +178,16 @@ def test_bad_input(case, tmp_path, monkeypatch, finished_home):
         monkeypatch.delenv(key)
     workdir = tmp_path / "cwd"
     workdir.mkdir()
-    monkeypatch.chdir(workdir)  # no ./plugins folder
+    if "cwd_plugins" in case:  # a ./plugins folder where the command starts: never loaded unasked
+        shutil.copytree(CORPUS / "plugins" / case["cwd_plugins"], workdir / "plugins")
+    monkeypatch.chdir(workdir)
     args, home = prepare(case, tmp_path, finished_home)
     monkeypatch.setenv("MEMSCOPE_HOME", str(home))
+    for key, value in case.get("env", {}).items():
+        monkeypatch.setenv(key, value)
+    from memscope.plugins import reset_hosts
+
+    reset_hosts()  # a case's environment decides which plugins load
     if case.get("subprocess"):
         code, out, err = run_as_subprocess(args, home, workdir, case)
     else:
@@ -190,6 +199,8 @@ def test_bad_input(case, tmp_path, monkeypatch, finished_home):
         assert word in err, f"{word!r} not on stderr\n{report}"
     for word in case.get("stdout_words", []):
         assert word in out, f"{word!r} not on stdout\n{report}"
+    for word in case.get("absent", []):
+        assert word not in out + err, f"{word!r} appeared\n{report}"
     if "stdout_lines" in case:
         assert len(out.splitlines()) == case["stdout_lines"], report
     if code != 0 and not case.get("stdout_ok"):
@@ -203,7 +214,8 @@ def test_the_corpus_is_big_and_well_formed():
     for case in CASES:
         assert set(case) <= {
             "id", "about", "args", "exit", "words", "stdout_words", "stdout_lines", "stdout_ok", "setup", "checkpoint",
-            "npz", "npz_text", "plugins", "subprocess", "signal", "signal_after", "stdin",
+            "npz", "npz_text", "plugins", "subprocess", "signal", "signal_after", "stdin", "env", "mkfifo",
+            "cwd_plugins", "absent",
         }, case["id"]
         assert case["exit"] in (0, 1, 2, 3, 4, 130) and case["args"], case["id"]
         assert case.get("words") or case.get("stdout_words"), f"{case['id']} checks no message"

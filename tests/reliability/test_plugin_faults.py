@@ -119,3 +119,147 @@ def test_a_timeout_does_not_touch_an_analysis_that_finishes_in_time(tmp_path):
     result = run.execute()
     assert result.status == "completed" and result.analyses["rewinding"]["status"] == "completed"
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+# --------------------------------------------------------------------------- issue 12: namespaces and analyze
+
+MINE = '''
+import pyarrow as pa
+
+from memscope import hookimpl
+from memscope.analysis import Analysis
+from memscope.store.schemas import CORE_TABLES
+
+
+class Mine(Analysis):
+    """Counts the training examples into its own table and example_scores."""
+
+    name = "mine"
+    tables = {"mine_counts": pa.schema([("n", pa.int64())]), "example_scores": CORE_TABLES["example_scores"]}
+
+    def run(self, ctx):
+        n = ctx.read_sql("SELECT count(*) AS n FROM examples WHERE split = 'train'").column("n")[0].as_py()
+        ctx.write("mine_counts", {"n": [n]})
+        ctx.write("example_scores", {"analysis": ["mine"], "example": [0], "metric": ["n"], "value": [float(n)]})
+
+
+@hookimpl
+def register_analyses(register):
+    register(Mine)
+'''
+
+
+def _count_rows(run_dir, table):
+    import pyarrow.parquet as pq
+
+    return sum(pq.read_metadata(p).num_rows for p in (run_dir / table).glob("*.parquet"))
+
+
+def test_analyze_with_a_plugin_keeps_core_tables_and_config_toml(tmp_path):
+    from memscope.plugins import reset_hosts
+
+    reset_hosts()
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "mine.py").write_text(MINE)
+    config = tmp_path / "tiny.toml"
+    config.write_text(tiny_toml(epochs=2, analyses=("rewinding",)))
+    home = tmp_path / "home"
+    runner = CliRunner()
+    assert runner.invoke(app, ["run", "-q", str(config), "--home", str(home)]).exit_code == 0
+    (run_id,) = run_ids(home)
+    run_dir = home / "runs" / run_id
+    before = {t: _count_rows(run_dir, t) for t in ("examples", "layers", "layer_rewinds", "epochs")}
+    assert before["layer_rewinds"] > 0 and before["layers"] > 0
+    config_before = (run_dir / "config.toml").read_bytes()
+
+    done = runner.invoke(app, ["analyze", run_id, "-a", "mine", "-q", "--home", str(home), "--plugins-dir", str(plugins)])
+
+    assert done.exit_code == 0, done.output
+    assert {t: _count_rows(run_dir, t) for t in before} == before  # no core table cleared
+    assert _count_rows(run_dir, "mine_counts") == 1
+    assert (run_dir / "config.toml").read_bytes() == config_before  # the plugin is not the run's for good
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["analyses"]["mine"]["status"] == "completed"
+    assert "mine" in info["analyzed"][-1]["analyses"]
+    # without the plugin, the run's own analyses still analyse (no "unknown analysis 'mine'")
+    again = runner.invoke(app, ["analyze", run_id, "-q", "--home", str(home)])
+    assert again.exit_code == 0, again.output
+    assert [list(a["analyses"]) for a in json.loads((run_dir / "run.json").read_text())["analyzed"]] == [["mine"], ["rewinding"]]
+    # re-running the plugin replaces its rows and nothing else
+    assert runner.invoke(app, ["analyze", run_id, "-a", "mine", "-q", "--home", str(home), "--plugins-dir", str(plugins)]).exit_code == 0
+    assert _count_rows(run_dir, "mine_counts") == 1
+    assert {t: _count_rows(run_dir, t) for t in before} == before
+
+
+def test_a_core_table_declared_by_a_plugin_is_refused_and_never_written(tmp_path):
+    import pyarrow as pa
+    import pytest
+
+    from memscope.analysis import Analysis
+    from memscope.errors import StoreError, UnknownNameError
+    from memscope.plugins import PluginHost
+    from memscope.store.home import Home
+    from memscope.store.schemas import CORE_TABLES
+    from memscope.store.writer import RunWriter
+
+    class Wipe(Analysis):
+        """Declares layer_rewinds, a paper analysis's table."""
+
+        name = "wipe"
+        tables = {"layer_rewinds": CORE_TABLES["layer_rewinds"]}
+
+        def run(self, ctx):
+            pass
+
+    class Plugin:
+        from memscope import hookimpl
+
+        @hookimpl
+        def register_analyses(self, register):
+            register(Wipe)
+
+    host = PluginHost(None)
+    host.add_plugin(Plugin(), name="wiper")
+    assert "rewinding" in host.registries.analyses  # the built-in paper analyses keep their core tables
+    with pytest.raises(UnknownNameError, match="analysis 'wipe' was refused: analysis 'wipe' declares the core table 'layer_rewinds'"):
+        host.registries.analyses.entry("wipe")
+    assert any("core table 'layer_rewinds'" in error for _, error in host.errors())
+    # the writer never retypes a core column, whoever declares it
+    writer = RunWriter(Home(tmp_path / "home").ensure(), "r1")
+    with pytest.raises(StoreError, match="core table 'examples' column 'example' cannot be declared string"):
+        writer.declare_table("examples", pa.schema([("example", pa.string())]))
+    writer.declare_table("example_scores", CORE_TABLES["example_scores"])  # the shared one, with its own types
+
+
+def test_a_table_two_analyses_declare_is_refused_for_the_second():
+    import pyarrow as pa
+
+    from memscope import hookimpl
+    from memscope.analysis import Analysis
+    from memscope.plugins import PluginHost
+
+    class A(Analysis):
+        """Owns a_b_rows."""
+
+        name = "a"
+        tables = {"a_b_rows": pa.schema([("x", pa.int64())])}
+
+        def run(self, ctx):
+            pass
+
+    class AB(A):
+        """Claims the same table through its longer name."""
+
+        name = "a_b"
+
+    class Plugin:
+        @hookimpl
+        def register_analyses(self, register):
+            register(A)
+            register(AB)
+
+    host = PluginHost(None)
+    host.add_plugin(Plugin(), name="both")
+    assert "a" in host.registries.analyses and "a_b" not in host.registries.analyses
+    assert any("which analysis 'a' declares already" in error for _, error in host.errors())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -295,3 +296,89 @@ def test_cancel_interrupts_a_running_query(home):
         error = outcome.get("error")
         assert isinstance(error, QueryError) and error.exit_code == ExitCode.INTERRUPTED
         assert handle.execute("SELECT 1 AS ok").table.to_pylist() == [{"ok": 1}]  # still usable
+
+
+# --------------------------------------------------------------------------- issue 12: parse, do not match tokens
+
+BYPASSES = [
+    "SELECT * FROM checkpoint/**/()",
+    "SELECT * FROM checkpoint /* a comment */ ()",
+    'SELECT * FROM "CHECKPOINT"()',
+    "SELECT * FROM system.main.checkpoint()",
+    "SELECT * FROM truncate_duckdb_logs()",
+    "SELECT (SELECT count(*) FROM truncate_duckdb_logs())",
+    "SELECT * FROM json_execute_serialized_sql(json_serialize_sql('SELECT 1'))",
+    "WITH t AS (SELECT * FROM enable_logging()) SELECT * FROM t",
+    "SELECT * FROM query('SELECT 1')",
+    "SELECT * FROM query_table('runs')",
+    "SELECT * FROM read_duckdb('x.duckdb')",
+    "CALL/**/checkpoint()",
+    "CALL truncate_duckdb_logs()",
+    "PIVOT (SELECT * FROM checkpoint/**/()) ON x",
+    "EXPLAIN SELECT * FROM force_checkpoint/**/()",
+]
+
+
+@pytest.mark.parametrize("sql", BYPASSES)
+def test_state_changing_functions_are_refused_however_they_are_written(sql):
+    with pytest.raises(QueryError, match="refused"):
+        read_only_statements(sql)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    ["FROM duckdb_tables()", "SELECT * FROM range(3) r, generate_series(1, 2) g", "SELECT * FROM pragma_table_info('runs')",
+     "SELECT * FROM glob('x')", "SELECT checkpoint FROM (SELECT 1 AS checkpoint)", "FROM (UNPIVOT (SELECT 1 a, 2 b) ON a, b INTO NAME k VALUE v)"],
+)
+def test_reading_table_functions_are_allowed(sql):
+    assert is_read_only_statement(sql)
+
+
+def test_a_table_macro_a_plugin_defines_is_allowed(home):
+    from memscope import hookimpl
+    from memscope.plugins import PluginHost
+
+    class Macros:
+        @hookimpl
+        def prepare_connection(self, conn):
+            conn.execute("CREATE OR REPLACE TEMP MACRO twos(n) AS TABLE SELECT 2 AS two FROM range(n)")
+
+    host = PluginHost(None)
+    host.add_plugin(Macros(), name="macros")
+    assert execute(home, "SELECT count(*) AS n FROM twos(3)", host=host).table.column("n").to_pylist() == [3]
+
+
+# --------------------------------------------------------------------------- issue 12: memory limit and spill folder
+
+
+def test_memory_limit_and_spill_folder_are_per_user_and_configurable(home, monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("MEMSCOPE_QUERY_MEMORY", "300MB")
+    conn = open_connection(home)
+    try:
+        ((limit, spill),) = conn.execute("SELECT current_setting('memory_limit'), current_setting('temp_directory')").fetchall()
+    finally:
+        conn.close()
+    assert limit.replace(" ", "") in ("286.1MiB", "300.0MB", "300MB")
+    assert spill.startswith(str(tmp_path / "cache")) and "memscope" in spill
+    assert os.stat(spill).st_mode & 0o077 == 0  # this user's only
+    assert not spill.startswith(str(home.root))
+
+
+def test_a_bad_memory_limit_is_a_usage_error(home, monkeypatch):
+    from memscope.errors import MemscopeError
+
+    monkeypatch.setenv("MEMSCOPE_QUERY_MEMORY", "plenty")
+    with pytest.raises(MemscopeError, match="MEMSCOPE_QUERY_MEMORY='plenty' is not a memory size") as info:
+        open_connection(home)
+    assert info.value.exit_code == ExitCode.USAGE
+
+
+def test_out_of_memory_says_what_a_memscope_user_can_do(home, monkeypatch):
+    monkeypatch.setenv("MEMSCOPE_QUERY_MEMORY", "20MB")
+    with pytest.raises(QueryError) as info:
+        execute(home, "SELECT list(range) FROM range(100000000)")
+    message = info.value.message
+    assert "Out of Memory" in message and "MEMSCOPE_QUERY_MEMORY=8GB" in message and "20MB" in message
+    assert "SET " not in message
+    assert info.value.exit_code == ExitCode.SQL_ERROR
