@@ -20,6 +20,12 @@ observed label (``dropped_correct``, 0/1) and its margin (``dropped_margin``: lo
 observed label minus the largest other logit) to ``example_scores``, so an example the
 model gets right only through its memorization channels can be ranked as a label error.
 
+Example-tied dropout and the localization analyses do not mix: a run trained with it
+refuses rewinding, retraining and neuron flipping (``memscope.config.LOCALIZING_ANALYSES``,
+a config error naming the fix: a separate run without ``[etd]``), because those would read
+the kept-mode network, where the memorization the masks carry is averaged away. The masked
+layers default per model as in the authors' code (``etd_masks.default_etd_groups``).
+
 Torch is imported inside methods so that listing plugins stays torch-free.
 """
 

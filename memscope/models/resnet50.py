@@ -18,6 +18,17 @@ class ResNet50(ResNet):
             self.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
             nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")
 
+    def etd_layers(self) -> list[str]:
+        """Example-tied dropout's default layers: the outputs of layer2 and layer3.
+
+        As in the authors' code: pratyushmaini/localizing-memorization,
+        ``models/resnet18_custom.py``, ``ResNet.forward`` (shared by its ResNet18 and ResNet50)
+        applies ``ExampleTiedDropout`` after layer2 and layer3; the calls after layer1 and
+        layer4 are commented out. (Its ResNet50 factory defaults to p_fixed = 0.5, p_mem = 0.2;
+        memscope's ``etd.p_gen`` / ``etd.p_mem`` defaults are its own config's.)
+        """
+        return ["layer2", "layer3"]
+
     def layer_groups(self) -> list[LayerGroup]:
         stem_width = self.conv1.out_channels
         groups = [LayerGroup("stem", ("conv1", "bn1"), ("conv1",), "maxpool", "conv", stem_width)]

@@ -54,6 +54,18 @@ class ResNet9(nn.Module):
         x = self.gpool(self.conv4(x))
         return self.scale(self.fc(self.flatten(x)))
 
+    def etd_layers(self) -> list[str]:
+        """Example-tied dropout's default layers: the output of every conv block (the residual
+        blocks' sums), not the classifier.
+
+        As in the authors' code: pratyushmaini/localizing-memorization, ``models.py``,
+        ``ResNet9_dropout.forward`` applies its dropout module after conv1, conv2, res1, conv3,
+        res2 and conv4 (its ``get_dropout`` returns ``ExampleTiedDropout`` in a commented-out
+        line; ``models/dropout.py`` defines ``ExampleTiedDropout`` with p_fixed = 0.2,
+        p_mem = 0.1). memscope's ``etd.p_gen`` / ``etd.p_mem`` defaults are its own config's.
+        """
+        return ["conv1", "conv2", "res1_b", "conv3", "res2_b", "conv4"]
+
     def layer_groups(self) -> list[LayerGroup]:
         def block(name: str, path: str, output: str) -> LayerGroup:
             m = self.get_submodule(path)

@@ -135,7 +135,7 @@ def run_section(data: RunData) -> Section:
         train_bits.append(str(cfg("train.precision")))
     items.append(("training", ", ".join(train_bits)))
     if cfg("etd.enabled"):
-        layers = cfg("etd.layers") or ["two middle groups"]
+        layers = cfg("etd.layers") or ["the model's default"]
         items.append(("example-tied dropout", f"p_gen {cfg('etd.p_gen', 0.4):g}, p_mem {cfg('etd.p_mem', 0.1):g}, layers: {', '.join(layers)}"))
     items.append(("seed", str(info.get("seed", cfg("seed", "?")))))
     items.append(("device", str(info.get("device", "?")) + (f" on {info['hostname']}" if info.get("hostname") else "")))

@@ -123,8 +123,19 @@ def kept_mode(etd: "ExampleTiedDropout | None"):
     return etd.use_mode("kept") if etd is not None else nullcontext()
 
 
-def default_etd_groups(groups: list[LayerGroup]) -> list[LayerGroup]:
-    """The paper masks two middle blocks: the two groups around the middle of the network."""
+def default_etd_groups(groups: list[LayerGroup], model: torch.nn.Module | None = None) -> list[LayerGroup]:
+    """The layer groups example-tied dropout masks when ``etd.layers`` is empty.
+
+    A model that declares ``etd_layers()`` (group names) gets those: the places the authors'
+    code puts its dropout module (``memscope.models.resnet9``, ``memscope.models.resnet50``
+    cite where). Any other model (the CPU CNN and MLP, the ViT and timm models, for which the
+    authors' code has no example-tied dropout) gets the two groups around the middle of the
+    network, the classifier left out.
+    """
+    declared = getattr(model, "etd_layers", None)
+    if callable(declared):
+        by_name = {g.name: g for g in groups}
+        return [by_name[name] for name in declared() if name in by_name]
     hidden = [g for g in groups[:-1]] or groups
     mid = len(hidden) // 2
     return hidden[max(mid - 1, 0) : mid + 1]

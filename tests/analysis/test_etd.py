@@ -205,6 +205,52 @@ def test_default_groups_are_two_middle_groups():
     assert [g.name for g in default_etd_groups(groups)] == ["g3", "g4"]
 
 
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        # the authors' ResNet9_dropout: dropout after every conv block (models.py)
+        ("resnet9", ["conv1", "conv2", "res1_b", "conv3", "res2_b", "conv4"]),
+        # the authors' ResNet (models/resnet18_custom.py): after layer2 and layer3
+        ("resnet50", ["layer2", "layer3"]),
+        # no example-tied dropout in the authors' code for these: the two middle groups
+        ("cnn", ["conv1", "conv2"]),
+        ("mlp", ["hidden1", "hidden2"]),
+    ],
+)
+def test_default_groups_per_model_as_in_the_authors_code(name, expected):
+    from memscope.models import BUILTIN_MODELS, load_factory
+
+    model = load_factory(BUILTIN_MODELS[name][0])(10, 3, 32)
+    groups = list(model.layer_groups())
+    assert [g.name for g in default_etd_groups(groups, model)] == expected
+
+
+def test_a_run_masks_the_models_default_layers(tmp_path):
+    cfg = load_config(None, ['data.dataset="synthetic"', 'model.name="resnet9"', "model.width=0.125", "model.options.final_padding=1", "train.epochs=1", "etd.enabled=true"])
+    run = Run(cfg, Home(tmp_path).ensure(), PluginHost(None), progress=False)
+    run.start()
+    assert [g.name for g in run.etd.groups] == ["conv1", "conv2", "res1_b", "conv3", "res2_b", "conv4"]
+
+
+@pytest.mark.parametrize("analysis", ["rewinding", "retraining", "neuron_flipping"])
+def test_etd_training_refuses_the_localizing_analyses(analysis):
+    """Their model would be the kept-mode network, where noisy-train accuracy is near chance:
+    a config error names the conflict and the fix, before any training."""
+    with pytest.raises(ConfigError) as info:
+        load_config(None, ["etd.enabled=true", f'analyses=["etd", "{analysis}"]'])
+    message = info.value.message
+    assert f"'{analysis}' cannot run on a model trained with example-tied dropout" in message
+    assert "[etd] enabled = true" in message and "separate run without [etd]" in message
+    assert load_config(None, ["etd.enabled=true", 'analyses=["gradient_accounting", "etd"]']).etd.enabled
+    assert load_config(None, [f'analyses=["{analysis}"]']).analyses == (analysis,)
+
+
+def test_the_samples_split_localization_and_etd():
+    digits, etd = load_config("digits", []), load_config("digits_etd", [])
+    assert not digits.etd.enabled and {"rewinding", "retraining", "neuron_flipping"} <= set(digits.analyses)
+    assert etd.etd.enabled and "etd" in etd.analyses
+
+
 # --------------------------------------------------------------------------- the analysis
 
 

@@ -215,26 +215,11 @@ def test_end_to_end_and_analyze_replaces_rows(tmp_path):
     assert len(table_rows(run_dir, "layer_retrains")) == 3  # untouched
 
 
-def test_etd_runs_evaluate_in_kept_mode(tmp_path):
-    run = make_run(
-        tmp_path,
-        "train.epochs=2",
-        "etd.enabled=true",
-        'analyses=["rewinding", "retraining"]',
-        "analysis.rewinding.epochs=[0, 2]",
-        'analysis.rewinding.layers=["conv2", "fc"]',
-        "analysis.retraining.epochs=1",
-        'analysis.retraining.layers=["conv2"]',
-    )
-    result = run.execute()
-    # the ETD hooks are on the live model in "train" mode: evaluating outside "kept" would fail
-    assert result.analyses["rewinding"]["status"] == "completed", result.analyses
-    assert result.analyses["retraining"]["status"] == "completed", result.analyses
-    rewinds = table_rows(result.run_dir, "layer_rewinds")
-    with run.etd.use_mode("kept"):
-        kept = run.ctx.evaluate_splits(run.model)
-    at_final = [r for r in rewinds if r["checkpoint_epoch"] == 2]
-    assert len(rewinds) == 4 and len(at_final) == 2
-    for r in at_final:
-        assert r["noisy_train_acc"] == kept["noisy_train_acc"] and r["clean_train_acc"] == kept["clean_train_acc"]
-    assert len(table_rows(result.run_dir, "layer_retrains")) == 2
+def test_etd_runs_refuse_the_localizing_analyses(tmp_path):
+    """A model trained with example-tied dropout memorizes through per-example masks that
+    rewinding and retraining would not apply: the run is refused before training, naming the fix."""
+    with pytest.raises(ConfigError) as info:
+        make_run(tmp_path, "train.epochs=2", "etd.enabled=true", 'analyses=["rewinding", "retraining"]')
+    message = info.value.message
+    assert "'rewinding', 'retraining' cannot run on a model trained with example-tied dropout" in message
+    assert "without [etd]" in message and "memscope run digits" in message

@@ -60,6 +60,6 @@ def test_samples_command_lists_and_prints(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     rows = {r["name"]: r for r in json.loads(result.stdout)}
     assert rows["digits"]["dataset"] == "digits" and rows["digits"]["model"] == "cnn"
-    assert rows["digits_all_analyses"]["etd"] is True
+    assert rows["digits_etd"]["etd"] is True
     result = runner.invoke(app, ["samples", "digits"])
     assert result.exit_code == 0 and result.stdout == (SAMPLES_DIR / "digits.toml").read_text()
