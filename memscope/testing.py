@@ -61,7 +61,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import pyarrow as pa
 
 from memscope import hookimpl
-from memscope.analysis.base import Analysis
+from memscope.analysis.base import SHARED_TABLES, Analysis
 from memscope.errors import RunFailed
 from memscope.plugins import PluginHost, PluginInfo
 from memscope.registry import NAME_RE
@@ -477,7 +477,12 @@ def _check_tables(cls: type) -> list[str]:
             problems.append(f"table {table!r}: run_id must be a string column (the writer fills it)")
         if not names:
             problems.append(f"table {table!r} has no columns besides run_id")
-        if table in CORE_TABLES:
+        if table in CORE_TABLES and table not in SHARED_TABLES and not cls.__module__.startswith("memscope.analysis."):
+            problems.append(  # memscope refuses to register it (only the paper's analyses write core tables)
+                f"table {table!r} is a core table; a plugin's analysis declares '{cls.name}_<table>' tables "
+                "and, if it likes, the shared 'example_scores'"
+            )
+        elif table in CORE_TABLES:
             core = CORE_TABLES[table]
             for f in schema:
                 if f.name not in core.names:
@@ -487,7 +492,7 @@ def _check_tables(cls: type) -> list[str]:
         elif not table.startswith(f"{cls.name}_"):
             problems.append(
                 f"table {table!r} must be named '{cls.name}_<table>' (a plugin's tables carry its name), "
-                "or be a core table such as 'example_scores'"
+                "or be the shared core table 'example_scores'"
             )
     return problems
 

@@ -18,7 +18,7 @@ def _schema(*fields: tuple[str, pa.DataType]) -> pa.Schema:
 CORE_TABLES: dict[str, pa.Schema] = {
     # run x example: one row per training and test example
     "examples": _schema(
-        ("example", pa.int64()),  # the example id used everywhere (index in its split)
+        ("example", pa.int64()),  # the example id used everywhere: train index i, test N_train + j (memscope.data.example_ids)
         ("split", pa.string()),  # train | test
         ("true_label", pa.int32()),
         ("observed_label", pa.int32()),  # the label training saw (after noise)

@@ -25,7 +25,7 @@ class PreparedData:
 
     arrays: DatasetArrays
     train_ids: np.ndarray  # example id of each kept training example (its index in the full split)
-    test_ids: np.ndarray
+    test_ids: np.ndarray  # index of each kept test example in the full test split (its id: test_example_ids)
     y_train_true: np.ndarray
     y_train_observed: np.ndarray
     is_noisy: np.ndarray
@@ -33,6 +33,13 @@ class PreparedData:
     @property
     def num_classes(self) -> int:
         return self.arrays.num_classes
+
+    @property
+    def test_example_ids(self) -> np.ndarray:
+        """The test examples' ids in the store: after every training id (``memscope.data.example_ids``)."""
+        from memscope.data.example_ids import ids_of_test_examples
+
+        return ids_of_test_examples(len(self.arrays.y_train), self.test_ids)
 
 
 @dataclass

@@ -399,7 +399,7 @@ class Run:
         self.writer.write(
             "examples",
             {
-                "example": np.concatenate([p.train_ids, p.test_ids]),
+                "example": np.concatenate([p.train_ids, p.test_example_ids]),  # disjoint id spaces
                 "split": ["train"] * len(p.train_ids) + ["test"] * n_test,
                 "true_label": np.concatenate([p.y_train_true, y_test]),
                 "observed_label": np.concatenate([p.y_train_observed, y_test]),
