@@ -40,6 +40,8 @@ Each ranking is scored on the examples that have the score (``coverage`` is thei
 the training set; ``neuron_flipping`` scores a sample): ``auroc`` and ``average_precision``
 (scikit-learn) and ``precision_at_k`` with ``k`` = the number of noisy examples among them
 (ties at the cut-off count in proportion, as a random tie-break would on average).
+scikit-learn is this plugin's extra, not a memscope dependency:
+``pip install 'memscope-explorer[label-errors]'`` (with cleanlab: ``[cleanlab]``).
 
 Baselines, ranked alongside:
 
@@ -47,7 +49,7 @@ Baselines, ranked alongside:
   percentile rank (1 = most suspicious), over the signals that cover it;
 - ``random``: what a random ranking scores on average (AUROC 0.5, AP = precision = noise rate);
 - ``cleanlab.label_quality``: confident learning (Northcutt et al. 2021) when ``cleanlab`` is
-  installed (``pip install cleanlab``; otherwise the row says so). Confident learning needs
+  installed (``pip install 'memscope-explorer[cleanlab]'``; otherwise the row says so). Confident learning needs
   out-of-sample predicted probabilities, which the run's own model cannot give (it memorized
   the noisy labels). By default (``cleanlab_model = "run_model"``) memscope trains a fresh model
   of the run's architecture per fold (``cleanlab_folds``, stratified) with the run's optimizer
@@ -70,6 +72,7 @@ Tables:
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from dataclasses import dataclass, field
 
@@ -199,6 +202,10 @@ class LabelErrors(Analysis):
     }
 
     def validate(self, ctx) -> None:
+        if importlib.util.find_spec("sklearn") is None:  # the plugin's extra, not a core dependency
+            raise ConfigError(
+                "analysis 'label_errors' needs scikit-learn: pip install 'memscope-explorer[label-errors]' (or pip install scikit-learn)"
+            )
         o = self.options
         bad = {s: d for s, d in o.directions.items() if d not in (HIGHER, LOWER)}
         if bad:

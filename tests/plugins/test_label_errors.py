@@ -239,6 +239,15 @@ def test_bad_options_are_config_errors():
             le.LabelErrors(dataclasses.replace(le.LabelErrorsOptions(), **options)).validate(ctx)
 
 
+def test_without_scikit_learn_it_names_the_extra(monkeypatch):
+    from memscope.errors import ConfigError
+
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # as if not installed
+    ctx = SimpleNamespace(config=SimpleNamespace(analyses=()), host=None, progress=print, run_dir=Path("/nonexistent"))
+    with pytest.raises(ConfigError, match=r"needs scikit-learn: pip install 'memscope-explorer\[label-errors\]'"):
+        le.LabelErrors().validate(ctx)
+
+
 # --------------------------------------------------------------------------- cleanlab
 
 
