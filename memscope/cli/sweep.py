@@ -63,7 +63,7 @@ def _sweep_progress():
 
 def sweep_command(
     ctx: typer.Context,
-    config: Annotated[Path, typer.Argument(help="The TOML run config every run starts from.", show_default=False)],
+    config: Annotated[Path, typer.Argument(help="The TOML run config every run starts from, or a sample's name (see 'memscope samples').", show_default=False)],
     grid: Annotated[
         Optional[list[str]],
         typer.Option("--grid", "-g", help="KEY=V1,V2,... : one axis of the grid (repeatable), e.g. --grid noise.rate=0.05,0.1,0.2 --grid seed=4,5,6."),

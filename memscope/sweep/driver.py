@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from memscope.child import python_command
-from memscope.config import load_config
+from memscope.config import load_config, resolve_config_path
 from memscope.errors import ConfigError, ExitCode, MemscopeError, StoreError
 from memscope.store.home import Home
 from memscope.store.runinfo import now_iso, read_run_info
@@ -110,7 +110,7 @@ def create_sweep(
         raise ConfigError(f"--cpus-per-run {cpus_per_run:g}: must be positive")
     if gpus_per_run is not None and gpus_per_run < 0:
         raise ConfigError(f"--gpus-per-run {gpus_per_run:g}: must be 0 or more")
-    config = Path(config).expanduser().absolute()
+    config = resolve_config_path(Path(config).expanduser()).absolute()  # a sample's name works too
     base, entries = plan(config, axes, overrides, host)
     home.ensure()
     sweep_id = store.new_sweep_id(base.label)

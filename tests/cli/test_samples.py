@@ -63,3 +63,15 @@ def test_samples_command_lists_and_prints(tmp_path, monkeypatch):
     assert rows["digits_etd"]["etd"] is True
     result = runner.invoke(app, ["samples", "digits"])
     assert result.exit_code == 0 and result.stdout == (SAMPLES_DIR / "digits.toml").read_text()
+
+
+def test_a_sweep_takes_a_sample_name(tmp_path, monkeypatch):
+    from memscope.store.home import Home
+    from memscope.sweep import driver
+    from memscope.sweep.grid import build_grid
+    from memscope.sweep.store import load_sweep
+
+    monkeypatch.chdir(tmp_path)
+    home = Home(tmp_path / "home")
+    sweep_id = driver.create_sweep(home, config=Path("digits"), axes=build_grid(["seed=1,2"]), overrides=["train.epochs=1"])
+    assert load_sweep(home, sweep_id)["config"] == str(SAMPLES_DIR / "digits.toml")
