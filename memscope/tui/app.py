@@ -119,6 +119,21 @@ class MemscopeApp(App[None]):
     def action_toggle_theme(self) -> None:
         self.theme = LIGHT_THEME if self.theme == DARK_THEME else DARK_THEME
 
+    def deliver_screenshot(self, filename: str | None = None, path: str | None = None,
+                           time_format: str | None = None) -> str | None:
+        """The palette's Screenshot: an SVG in ``<home>/screenshots`` (Textual's default folder,
+        ~/Downloads, may not exist), and a notification saying where it went."""
+        folder = Path(path) if path else self.home.root / "screenshots"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            saved = self.save_screenshot(filename, str(folder), time_format)
+        except OSError as exc:
+            self.notify(f"Cannot save a screenshot in {folder}: {exc.strerror or exc}", title="Screenshot",
+                        severity="error", markup=False)
+            return None
+        self.notify(f"Saved {saved}", title="Screenshot", markup=False)
+        return saved
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for mode, key, label in SECTIONS:
