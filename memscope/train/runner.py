@@ -313,7 +313,7 @@ class Run:
         """Continue ``run_id`` from its last checkpoint; ``overrides`` are the (already
         checked, see :mod:`memscope.train.resume_policy`) --set values, recorded in run.json."""
         run_dir = self.home.run_dir(run_id)
-        self.lock = RunLock(run_dir).acquire()  # one writer: a second resume stops here (RunBusy, exit 3)
+        self.lock = RunLock(run_dir).acquire()  # one writer: a second resume stops here (RunBusy, exit 2)
         old = read_run_info(run_dir)  # read under the lock: the last writer has finished
         self.stop.install()
         state = checkpoints.load_resume_state(run_dir)
@@ -730,6 +730,12 @@ def analyze(home: Home, host: PluginHost, run_id: str, names: list[str], overrid
 
 def _analyze_locked(run: "Run", run_dir: Path, run_id: str, config: RunConfig, requested: list[str]) -> dict[str, dict]:
     info_data = read_run_info(run_dir)  # again, under the lock: a resume may have just finished
+    trained = int(info_data.get("epoch") or 0)
+    if trained < config.train.epochs:  # the analysis would read a half-trained model and call it final
+        raise MemscopeError(
+            f"run {run_id} trained {trained} of {config.train.epochs} epochs; finish it first with "
+            f"'memscope run --resume {run_id}' (it runs its analyses too)"
+        )
     run._build(run_id)
     _check_checkpoints(run_dir, config, int(info_data.get("epoch") or 0))
     final_epoch = run.ctx.final_epoch()

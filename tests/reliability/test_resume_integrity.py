@@ -223,3 +223,18 @@ def test_a_read_only_home_gives_one_line_errors(fresh, monkeypatch):
     with pytest.raises(runinfo.StoreError, match="Read-only file system"):
         runinfo.write_json_atomic(run_dir / "run.json", {"status": "completed"})
     assert json.loads((run_dir / "run.json").read_text())["status"] == "completed"
+
+
+def test_analyze_refuses_a_run_that_did_not_finish_training(fresh):
+    """It would analyse a half-trained model, mark the analysis completed, and the resume
+    that finishes training would then skip it: rows of the wrong model, silently."""
+    from memscope.store.runinfo import write_run_info
+
+    home, run_dir = fresh
+    info = read_info(run_dir)
+    write_run_info(run_dir, {**info, "status": "running", "epoch": 1})  # as after a kill -9 in epoch 2
+    rows_before = table_rows(run_dir, "layer_rewinds")
+    result = cli(home, "analyze", run_dir.name, "-a", "rewinding", "-q")
+    assert result.exit_code == 2, result.output
+    assert "trained 1 of 3 epochs" in result.stderr and "memscope run --resume" in result.stderr
+    assert table_rows(run_dir, "layer_rewinds") == rows_before
