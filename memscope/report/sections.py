@@ -636,8 +636,10 @@ def etd_section(data: RunData) -> Section | None:
     if before in by_mode and "dropped" in by_mode:
         k, d = by_mode[before], by_mode["dropped"]
         if all(finite(x[c]) for x in (k, d) for c in ("clean_train_acc", "noisy_train_acc", "test_acc")):
+            mode = "each example with its own mask" if before == "example" else "kept mode"
             blocks.append(
                 Note(
+                    f"Before dropping, the model {memorization_phrase(k['noisy_train_acc'], mode)}. "
                     f"Dropping the memorization channels: noisy-train {k['noisy_train_acc']:.3f} -> {d['noisy_train_acc']:.3f}, "
                     f"clean-train {k['clean_train_acc']:.3f} -> {d['clean_train_acc']:.3f}, test {k['test_acc']:.3f} -> {d['test_acc']:.3f}."
                 )

@@ -175,7 +175,7 @@ def test_report_shows_every_section(full_run):
     assert "where the zeroed parameters sit, by layer group" in out and "conv_filter" in out
     # ETD: kept before dropped, and the one-line summary
     assert out.index("kept") < out.index("dropped")
-    assert "noisy-train 0.987 -> 0.031" in out
+    assert "noisy-train 0.987 -> 0.031" in out and "model memorized noisy labels (kept mode): noisy-train acc 0.987" in out
     # example scores: mean 3.5, clean (ids 10, 11 are not train examples here) vs noisy split
     assert "forgetting" in out and "forgets" in out and "3.5" in out
     # the generic tables section names the plugin table and its row count
