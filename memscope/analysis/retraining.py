@@ -23,9 +23,10 @@ Choices, where the paper is silent or its released code departs from its text:
   the batches are augmented as in training (stream ``("retrain_augment", i, e)``).
 - Early stop: after ``patience`` consecutive retraining epochs (epoch 0 not counted) with
   100% clean-train accuracy; ``patience = 0`` always runs ``epochs`` epochs.
-- Example-tied dropout runs: the per-example masks belong to the original training; L is
-  retrained and evaluated in the "kept" mode (every channel on, memorization channels scaled
-  by p_mem), the network the ETD analysis calls "kept".
+- Example-tied dropout runs are refused (a config error naming the fix, a run without
+  ``[etd]``; ``memscope.config.LOCALIZING_ANALYSES``): their memorization sits in
+  per-example masks that retraining would not apply. The "kept"-mode handling below is
+  what the code does should an ETD model reach it anyway.
 - The run's model is never touched: the work happens on a separate copy built from the
   run's architecture, so analyses after this one see the final weights.
 """

@@ -8,9 +8,12 @@ accuracy) and on the test set. Memorization is "in" L when rewinding L drops noi
 accuracy while clean-train accuracy stays high.
 
 Cost: each checkpoint is loaded once; the group's tensors are swapped into the live model
-in place, evaluated, and restored (no model is rebuilt per cell). Swapping in place also
-keeps example-tied dropout's forward hooks, which sit on the live model, in effect: with
-``[etd] enabled`` the evaluation runs in the "kept" mode.
+in place, evaluated, and restored (no model is rebuilt per cell).
+
+A run trained with example-tied dropout refuses this analysis (a config error: its model
+memorizes through per-example masks that rewinding would not apply; run it without
+``[etd]``, see ``memscope.config.LOCALIZING_ANALYSES``). The "kept"-mode evaluation below
+only keeps older ETD runs re-analyzed by hand from failing on the live hooks.
 
 Torch is imported inside the methods: declaring this analysis (``memscope plugins``) stays
 torch-free.
