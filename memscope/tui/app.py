@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING, Any, Iterable
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.reactive import reactive
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Input, TextArea
 
 from memscope.errors import MemscopeError
 from memscope.store.home import Home, resolve_home
 from memscope.tui import data
+from memscope.tui.keys import read_escape_digit_as_alt
 from memscope.tui.screens.detail import RunDetailScreen
 from memscope.tui.screens.examples import ExamplesScreen
 from memscope.tui.screens.help import HelpScreen
@@ -55,7 +57,11 @@ class MemscopeApp(App[None]):
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
         Binding("f1", "help", "Help"),
         Binding("ctrl+t", "toggle_theme", "Theme", show=False),
-        *[Binding(key, f"switch_mode('{mode}')", label, show=False) for mode, key, label in SECTIONS],
+        # Priority: a focused Select, Checkbox or table must not swallow them (check_action
+        # lets a digit through to a text box). alt+digit is Escape-then-digit typed quickly.
+        *[Binding(key, f"section('{mode}')", label, show=False, priority=True) for mode, key, label in SECTIONS],
+        *[Binding(f"alt+{key}", f"section('{mode}', True)", label, show=False, priority=True)
+          for mode, key, label in SECTIONS],
     ]
 
     run_id: reactive[str | None] = reactive(None)
@@ -63,6 +69,7 @@ class MemscopeApp(App[None]):
 
     def __init__(self, home: Home, plugins_dir: str | Path | None = None, *, refresh_interval: float = 1.5,
                  theme: str = DARK_THEME, show_timings: bool = True) -> None:
+        read_escape_digit_as_alt()
         super().__init__()
         self.show_timings = show_timings  # query/page times in status lines (off for snapshots)
         self.home = home
@@ -111,6 +118,18 @@ class MemscopeApp(App[None]):
             self.switch_mode(mode)
 
     # ------------------------------------------------------------------ actions
+
+    def action_section(self, mode: str, from_alt: bool = False) -> None:
+        """Keys 1-7 (and alt+1-7); ``from_alt`` only tells check_action to pass text boxes."""
+        self.switch_mode(mode)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "section":
+            if isinstance(self.screen, ModalScreen):
+                return False  # a dialog keeps its keys (and the section under it stays)
+            if not (len(parameters) > 1 and parameters[1]) and isinstance(self.focused, (Input, TextArea)):
+                return False  # a digit typed into a text box is text
+        return True
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

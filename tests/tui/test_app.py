@@ -256,7 +256,9 @@ async def test_examples_bad_where_is_shown_not_raised(make_app):
         await settle(pilot)
         await pilot.press("slash", *"nonsense > 1", "enter")
         await settle(pilot)
-        assert any("nonsense" in n.message for n in app._notifications)
+        error = app.screen.query_one("#examples-error", Static)
+        assert error.display and "nonsense" in str(error.render())
+        assert not app._notifications  # on this screen, not a toast that follows you elsewhere
         assert app.is_running
 
 
@@ -440,3 +442,26 @@ async def test_runs_tick_queries_curves_of_running_runs_only(make_app, monkeypat
         await settle(pilot)
         assert asked == [[RUN_D]]
         assert app.screen.curves == shown
+
+
+async def test_a_bad_where_is_not_run_again_elsewhere(make_app, monkeypatch):
+    """A rejected where is dropped: choosing another run from Runs does not re-run it or toast."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.run_id = RUN_A
+        await app.switch_mode("examples")
+        await settle(pilot)
+        examples = app.screen
+        await pilot.press("slash", *"nonsense > 1", "enter")
+        await settle(pilot)
+        wheres = []
+        original = examples.fetch
+        monkeypatch.setattr(examples, "fetch", lambda *args: (wheres.append(args[-1]), original(*args)))
+        await app.switch_mode("runs")
+        app.run_id = RUN_B
+        await settle(pilot)
+        assert wheres == [] and not app._notifications  # hidden: nothing queried, nothing shown
+        await app.switch_mode("examples")
+        await settle(pilot)
+        assert wheres == [""] and examples.page.total == 256

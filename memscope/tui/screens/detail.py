@@ -42,6 +42,23 @@ def confirm_cancel(screen: Screen, run_id: str) -> None:
     )
 
 
+#: How a finished run ended, as the cancel message says it.
+FINISHED_AS = {"completed": "completed", "cancelled": "been cancelled", "failed": "failed",
+               "crashed": "stopped (crashed: its process is gone)"}
+
+
+def cancel_or_explain(screen: Screen, run: "data.RunRow | None") -> None:
+    """``x``: ask to cancel a running run; for any other, say why nothing happens."""
+    if run is None:
+        screen.notify("No run selected: choose one in Runs (1) first.", title="cancel")
+    elif run.status == "running":
+        confirm_cancel(screen, run.run_id)
+    else:
+        screen.notify(f"Nothing to cancel: {run.run_id} has already {FINISHED_AS.get(run.status, run.status)}. "
+                      "x stops a run that is still running.", title="cancel", markup=False)
+
+
+
 def _send_cancel(app, run_id: str) -> None:
     def worker() -> None:
         try:
@@ -79,6 +96,11 @@ class RunDetailScreen(PickRunMixin, SectionScreen):
         Binding("e", "app.switch_mode('examples')", "Examples"),
         Binding("l", "app.switch_mode('layers')", "Layers"),
         Binding("r", "reload", "Refresh", show=False),
+        # the tabs' keys are in their titles ("o Log"), like the sections' in the mode bar
+        Binding("o", "tab('tab-log')", "Log tab", show=False),
+        Binding("a", "tab('tab-analyses')", "Analyses tab", show=False),
+        Binding("t", "tab('tab-results')", "Results tab", show=False),
+        Binding("c", "tab('tab-config')", "Config tab", show=False),
     ]
 
     @dataclass
@@ -115,14 +137,14 @@ class RunDetailScreen(PickRunMixin, SectionScreen):
                 yield LinePlot("accuracy", ylabel="", ylim=(0, 1), id="acc-plot")
                 yield LinePlot("loss", id="loss-plot")
             with TabbedContent(id="detail-tabs"):
-                with TabPane("Log", id="tab-log"):
+                with TabPane("o Log", id="tab-log"):
                     yield Log(id="detail-log", auto_scroll=True, max_lines=2000)
-                with TabPane("Analyses", id="tab-analyses"):
+                with TabPane("a Analyses", id="tab-analyses"):
                     yield DataTable(id="analyses-table", cursor_type="row", zebra_stripes=True)
-                with TabPane("Results", id="tab-results"):
+                with TabPane("t Results", id="tab-results"):
                     yield Select([], prompt="choose a table of this run", id="results-select", allow_blank=True, compact=True)
                     yield DataTable(id="results-table", zebra_stripes=True)
-                with TabPane("Config", id="tab-config"):
+                with TabPane("c Config", id="tab-config"):
                     with VerticalScroll():
                         yield Static("", id="detail-config", markup=False)
         yield Label("", id="detail-empty", classes="empty-note")
@@ -289,6 +311,21 @@ class RunDetailScreen(PickRunMixin, SectionScreen):
             self.shown_log = signature
             log.clear()
             log.write_lines(lines)
+            self.follow_log()
+
+    def follow_log(self) -> None:
+        """Show the log's last line. Writing scrolls only a laid-out, visible Log, so the
+        end is also sought after the next refresh and whenever the Log tab is shown."""
+        log = self.query_one("#detail-log", Log)
+        self.call_after_refresh(log.scroll_end, animate=False)
+
+    @on(TabbedContent.TabActivated, "#detail-tabs")
+    def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "tab-log":
+            self.follow_log()
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one("#detail-tabs", TabbedContent).active = tab
 
     def _analyses(self, run: data.RunRow) -> None:
         rows = []
@@ -320,9 +357,5 @@ class RunDetailScreen(PickRunMixin, SectionScreen):
         fill_table(self.query_one("#results-table", DataTable), message.table)
 
     def action_cancel_run(self) -> None:
-        if self.mapp.run_id:
-            run = data.read_run(self.mapp.home, self.mapp.run_id)
-            if run.status != "running":
-                self.notify(f"{run.run_id} is {run.status}, not running.", title="cancel")
-                return
-            confirm_cancel(self, self.mapp.run_id)
+        run_id = self.mapp.run_id
+        cancel_or_explain(self, data.read_run(self.mapp.home, run_id) if run_id else None)

@@ -12,8 +12,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Input, Label, Select
+from textual.widgets import DataTable, Footer, Input, Label, Select, Static
 
+from memscope.format import MISSING, compact
 from memscope.tui import data
 from memscope.tui.screens.base import SectionScreen
 from memscope.tui.screens.pick_run import PickRunMixin
@@ -44,8 +45,13 @@ HEADERS = {
 
 
 def example_cell(name: str, value):
+    """Booleans as ✓/·, NULL as — (an example no analysis targeted), numbers compact."""
+    if value is None:
+        return Text(MISSING, style="dim", justify="center")
     if isinstance(value, bool):
         return Text("✓" if value else "·", justify="center")
+    if isinstance(value, float):
+        return Text(compact(value), justify="right")
     return cell(value)
 
 
@@ -77,6 +83,7 @@ class ExamplesScreen(PickRunMixin, SectionScreen):
     class PageFailed(Message):
         run_id: str
         error: str
+        where: str
 
     def __init__(self) -> None:
         super().__init__()
@@ -91,6 +98,7 @@ class ExamplesScreen(PickRunMixin, SectionScreen):
         self.shown_request: tuple | None = None
         self.last_draw_seconds = 0.0
         self.score_columns: list[str] = []
+        self.run_pending = False
 
     def compose(self) -> ComposeResult:
         yield ModeBar(self.MODE)
@@ -98,6 +106,7 @@ class ExamplesScreen(PickRunMixin, SectionScreen):
             yield Select(FILTERS, value="all", allow_blank=False, id="examples-filter", compact=True)
             yield Select(BASE_SORTS, value="example", allow_blank=False, id="examples-sort", compact=True)
             yield Input(placeholder="/ where (SQL): loss > 2 AND true_label = 3", id="examples-where", compact=True)
+        yield Static("", id="examples-error", markup=False)
         yield DataTable(id="examples-table", cursor_type="row", zebra_stripes=True)
         yield Label("", id="examples-status", classes="status-line")
         yield Label("", id="examples-empty", classes="empty-note")
@@ -105,11 +114,22 @@ class ExamplesScreen(PickRunMixin, SectionScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
+        self.query_one("#examples-error", Static).display = False
+        # the table, not the filter Select, takes the keys: Enter opens an example
+        self.query_one("#examples-table", DataTable).focus()
         self.watch(self.app, "run_id", self._run_changed)
 
     def _run_changed(self, run_id: str | None) -> None:
         self.row_offset = 0
-        self.request_page()
+        if self.app.screen is self:
+            self.request_page()
+        else:
+            self.run_pending = True  # read when shown: a hidden screen queries nothing
+
+    def on_screen_resume(self) -> None:
+        if self.run_pending:
+            self.run_pending = False
+            self.request_page()
 
     def tick(self) -> None:
         run_id = self.mapp.run_id
@@ -118,12 +138,14 @@ class ExamplesScreen(PickRunMixin, SectionScreen):
             if table is not None and table.stale():
                 self.request_page()
 
-    def request_page(self) -> None:
+    def request_page(self, where: str | None = None) -> None:
+        """Fetch the page the controls describe; ``where`` tries a new condition (kept if it works)."""
         run_id = self.mapp.run_id
         if run_id is None:
             self._show_empty("No run selected: choose one in Runs (1) or press p.")
             return
-        self.fetch(run_id, self.filter_name, self.sort, self.descending, self.row_offset, self.where)
+        self.fetch(run_id, self.filter_name, self.sort, self.descending, self.row_offset,
+                   self.where if where is None else where)
 
     def _table_for(self, run_id: str) -> data.ExampleTable:
         with self.tables_lock:
@@ -139,17 +161,25 @@ class ExamplesScreen(PickRunMixin, SectionScreen):
             page = table.page(filter_name, sort, descending, offset, PAGE_SIZE, where)
         except Exception as exc:  # noqa: BLE001 - a bad WHERE, a missing run: shown in the app
             message = getattr(exc, "message", None) or f"{exc.__class__.__name__}: {exc}"
-            self.post_message(self.PageFailed(run_id, message))
+            self.post_message(self.PageFailed(run_id, message, where))
             return
         self.post_message(self.PageLoaded(run_id, page, (run_id, filter_name, sort, descending, page.offset, where),
                                           list(table.score_columns)))
 
     def on_examples_screen_page_failed(self, message: PageFailed) -> None:
-        self.notify(message.error, title="examples", severity="error", markup=False)
+        """Shown once, on this screen, above the table. A rejected where is not kept, so no
+        later refresh (a live run, another run chosen) runs it again."""
+        error = self.query_one("#examples-error", Static)
+        what = f"where {message.where}: " if message.where and message.where != self.where else ""
+        kept = f"\n(still showing where {self.where})" if what and self.where else ""
+        error.update(f"{what}{message.error}{kept}")
+        error.display = True
 
     def on_examples_screen_page_loaded(self, message: PageLoaded) -> None:
         if message.run_id != self.mapp.run_id:
             return
+        self.where = message.request[-1]
+        self.query_one("#examples-error", Static).display = False
         started = time.perf_counter()
         self.page = message.page
         self.row_offset = message.page.offset
@@ -224,9 +254,8 @@ class ExamplesScreen(PickRunMixin, SectionScreen):
 
     @on(Input.Submitted, "#examples-where")
     def _where(self, event: Input.Submitted) -> None:
-        self.where = event.value.strip()
         self.row_offset = 0
-        self.request_page()
+        self.request_page(where=event.value.strip())
         self.query_one("#examples-table", DataTable).focus()
 
     @on(DataTable.HeaderSelected, "#examples-table")

@@ -10,9 +10,11 @@ from textual.widgets import Label, Static
 from rich.table import Table
 from rich.text import Text
 
+from memscope.tui.keys import key_names
+
 
 def _key(binding: Binding) -> str:
-    return ", ".join(k.strip() for k in binding.key.split(","))
+    return binding.key_display or key_names(binding.key)
 
 
 def section_bindings() -> list[tuple[str, list[tuple[str, str]]]]:
@@ -29,10 +31,11 @@ def section_bindings() -> list[tuple[str, list[tuple[str, str]]]]:
             if isinstance(b, Binding) and b.description:
                 rows.append((_key(b), b.description))
             elif isinstance(b, tuple) and len(b) >= 3:
-                rows.append((b[0], b[2]))
+                rows.append((key_names(b[0]), b[2]))
         sections.append((getattr(cls, "HELP_TITLE", "") or cls.__name__, rows))
     app_rows = [
         ("1 … 7", "switch section: Runs, New run, Run, Examples, Layers, SQL, Plugins"),
+        ("esc, 1 … 7", "from a text box: leave it and switch section"),
         ("ctrl+p", "command palette (every action by name)"),
         ("f1", "this help"),
         ("ctrl+t", "toggle light / dark theme"),

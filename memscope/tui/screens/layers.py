@@ -73,11 +73,11 @@ class LayersScreen(PickRunMixin, SectionScreen):
     LIVE = True
     BINDINGS = [
         Binding("p", "pick_run", "Pick run"),
-        Binding("g", "tab('gradients')", "Gradients", show=False),
-        Binding("w", "tab('rewinding')", "Rewinding", show=False),
-        Binding("t", "tab('retraining')", "Retraining", show=False),
-        Binding("f", "tab('flips')", "Flips", show=False),
-        Binding("d", "tab('etd')", "ETD", show=False),
+        Binding("g", "tab('gradients')", "Gradients"),
+        Binding("w", "tab('rewinding')", "Rewinding"),
+        Binding("t", "tab('retraining')", "Retraining"),
+        Binding("f", "tab('flips')", "Flips"),
+        Binding("d", "tab('etd')", "ETD"),
         Binding("r", "reload", "Refresh", show=False),
     ]
 

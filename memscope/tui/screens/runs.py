@@ -392,13 +392,7 @@ class RunsScreen(SectionScreen):
         self.load()
 
     def action_cancel_run(self) -> None:
-        run_id = self.cursor_run_id()
-        run = next((r for r in self.runs if r.run_id == run_id), None)
-        if run is None:
-            return
-        if run.status != "running":
-            self.notify(f"{run_id} is {run.status}, not running.", title="cancel")
-            return
-        from memscope.tui.screens.detail import confirm_cancel
+        from memscope.tui.screens.detail import cancel_or_explain
 
-        confirm_cancel(self, run_id)
+        run_id = self.cursor_run_id()
+        cancel_or_explain(self, next((r for r in self.runs if r.run_id == run_id), None))

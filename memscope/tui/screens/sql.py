@@ -49,6 +49,13 @@ def export_result(result: Any, path: Path) -> None:
         raise MemscopeError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
+class SqlEditor(TextArea):
+    """The query editor: ctrl+a selects all (TextArea's own select-all key, f7, is Export here;
+    home still goes to the line start)."""
+
+    BINDINGS = [Binding("ctrl+a", "select_all", "Select all", show=False)]
+
+
 class SqlScreen(SectionScreen):
     MODE = "sql"
     HELP_TITLE = "SQL"
@@ -61,6 +68,7 @@ class SqlScreen(SectionScreen):
         Binding("alt+down", "history_step(1)", "Next query", show=False, priority=True),
         Binding("f7,ctrl+s", "export", "Export", priority=True),
         Binding("f2", "focus_editor", "Editor", show=False),
+        Binding("ctrl+a", "select_all_sql", "Select all the SQL", show=False),
     ]
 
     @dataclass
@@ -106,9 +114,9 @@ class SqlScreen(SectionScreen):
 
     def _editor(self) -> TextArea:
         try:
-            editor = TextArea.code_editor(DEFAULT_SQL, language="sql", id="sql-editor", soft_wrap=True)
+            editor = SqlEditor.code_editor(DEFAULT_SQL, language="sql", id="sql-editor", soft_wrap=True)
         except Exception:  # noqa: BLE001 - no tree-sitter-sql: a plain editor
-            editor = TextArea.code_editor(DEFAULT_SQL, id="sql-editor", soft_wrap=True)
+            editor = SqlEditor.code_editor(DEFAULT_SQL, id="sql-editor", soft_wrap=True)
         editor.show_line_numbers = False
         return editor
 
@@ -144,6 +152,12 @@ class SqlScreen(SectionScreen):
 
     def action_focus_editor(self) -> None:
         self.query_one("#sql-editor", TextArea).focus()
+
+    def action_select_all_sql(self) -> None:
+        """ctrl+a from the results or the table list: to the editor, everything selected."""
+        editor = self.query_one("#sql-editor", TextArea)
+        editor.focus()
+        editor.select_all()
 
     def action_run_query(self) -> None:
         editor = self.query_one("#sql-editor", TextArea)
