@@ -31,6 +31,8 @@ from memscope.config import dict_to_toml
 from memscope.testing import TINY_CONFIG
 
 REPO = Path(__file__).resolve().parents[1]
+#: memscope's distribution name (the import name and the command are ``memscope``)
+PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["name"]
 TEMPLATE = REPO / "docs" / "plugin-template"
 PYPROJECT = tomllib.loads((TEMPLATE / "pyproject.toml").read_text(encoding="utf-8"))
 ENTRY_POINTS = PYPROJECT["project"]["entry-points"]["memscope"]
@@ -110,6 +112,44 @@ def test_template_declares_its_entry_point():
     assert PLUGIN_NAME == ANALYSIS and (TEMPLATE / f"{MODULE_NAME}.py").is_file()
     assert MODULE_NAME in PYPROJECT["tool"]["setuptools"]["py-modules"]
     assert "memscope.testing" in (TEMPLATE / "conftest.py").read_text(encoding="utf-8")
+
+
+def test_the_template_depends_on_this_distribution():
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    # `memscope` on the package index is an unrelated C/C++ memory analyser
+    assert canonicalize_name(PROJECT) != "memscope"
+    requirements = [Requirement(d) for d in PYPROJECT["project"]["dependencies"]]
+    assert [canonicalize_name(r.name) for r in requirements] == [canonicalize_name(PROJECT)]
+
+
+def test_this_distribution_provides_the_memscope_package_and_command():
+    from importlib import metadata
+
+    dist = metadata.distribution(PROJECT)  # installed under its own name (pip install -e .)
+    scripts = {ep.name: ep.value for ep in dist.entry_points if ep.group == "console_scripts"}
+    assert scripts == {"memscope": "memscope.cli.app:main"}
+    import memscope
+
+    assert dist.version == memscope.__version__
+
+
+def test_pip_resolves_the_template_against_this_project(tmp_path):
+    """With no package index at all, pip finds the template's dependency already installed."""
+    pytest.importorskip("setuptools")
+    source = tmp_path / "src"
+    shutil.copytree(TEMPLATE, source, ignore=shutil.ignore_patterns("build", "dist", "*.egg-info", "__pycache__"))
+    report = tmp_path / "report.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--dry-run", "--no-index", "--no-build-isolation", "-q", "--report", str(report), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    to_install = [item["metadata"]["name"] for item in json.loads(report.read_text(encoding="utf-8"))["install"]]
+    assert to_install == [DIST_NAME]
 
 
 def test_plugins_lists_the_installed_package(installed, workdir):
