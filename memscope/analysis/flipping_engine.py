@@ -1,4 +1,4 @@
-"""Neuron flipping, batched: many targets in one forward pass through per-target channel masks.
+"""Neuron flipping, batched: many targets in one forward pass through per-target edits.
 
 The algorithm (docs: ALGORITHMS.md, "Neuron flipping") for a target training example ``i``
 with observed label ``y_i``, in eval mode, on the final weights:
@@ -10,11 +10,16 @@ with observed label ``y_i``, in eval mode, on the final weights:
    logits (``copies = 0``: the plain logits of the clean batch). ``R`` and the noise are drawn
    once per target and reused at every step, so a target's search is a deterministic function
    of (run seed, example id).
-3. Stop when ``argmax`` of ``i``'s robust logits differs from ``y_i``. The number of units
-   zeroed so far is ``neurons_to_flip`` (0 when ``i`` is already misclassified).
+3. Stop when ``argmax`` of ``i``'s robust logits differs from ``y_i``. The number of edits
+   so far is ``neurons_to_flip``. A target whose robust prediction is not ``y_i`` at the start
+   is not fitted (not memorized): it is never searched (``stop_reason = "unfitted"``, no count,
+   no collateral evaluation) and costs only that first test.
 4. ``J = mean over R of loss_j - loss_i``, cross-entropy against the observed labels, computed
-   from the *robust* (copy-averaged) logits, the same logits the stop test reads. Each
-   candidate unit's score is ``sum over its parameters of p * dJ/dp``: for a conv, an output
+   from the *robust* (copy-averaged) logits, the same logits the stop test reads. The
+   candidates are either parameters (the default, ``flipping_parameters.ParameterCandidates``:
+   conv filters and single elements of every other parameter, each scored ``w * dJ/dw``, a
+   filter's summed; the edit zeroes them) or whole units (``UnitCandidates``, described here).
+   Each candidate unit's score is ``sum over its parameters of p * dJ/dp``: for a conv, an output
    channel's filter (in-channels x kernel); for a linear, an output unit's row; plus the
    unit's bias when the module has one (so that the score is the first-order estimate of
    exactly the edit that is made: zeroing the unit's weights *and* bias, i.e. its output).
@@ -23,7 +28,8 @@ with observed label ``y_i``, in eval mode, on the final weights:
    neuron modules in declared order, units in order). No positive score left: the search
    stops, not flipped. At most ``max_neurons`` units; not flipped by then: not flipped.
 
-Batching. A target's edit is a set of zeroed output units. Instead of editing weights, each
+Batching (parameter candidates: the same idea, per parameter kind, in ``flipping_parameters``).
+A target's edit is a set of zeroed output units. Instead of editing weights, each
 neuron module gets a forward hook that multiplies its output by a per-target mask (1 = kept,
 0 = zeroed), broadcast over that target's examples. Zeroing a unit's output is the same as
 zeroing its weights and bias (a conv before BatchNorm included: the BN shift still applies,
@@ -45,7 +51,8 @@ the free CUDA memory or in 96 MiB on other devices, measured by a probe forward)
 that finish leave the pool and waiting targets take their place.
 
 Collateral damage depends on the edit alone, so each distinct edit (set of zeroed units) is
-evaluated once per run, however many targets end with it.
+evaluated once per run, however many targets end with it; the unedited model is evaluated
+first (``before``), on the same samples.
 
 Memory: the pool holds ``batch_targets x copies x (B + 1)`` input examples on the device.
 The model is never modified: hooks are removed afterwards and no parameter is written.

@@ -1,40 +1,71 @@
-"""Neuron flipping (Maini et al. section 4.3): how few units must be zeroed to flip an example?
+"""Neuron flipping (Maini et al. section 4.3): how few edits flip a memorized example?
 
-For sampled noisy and clean training targets, zero the output units (conv channels, linear
-units) with the highest first-order score ``sum(w * dJ/dw)`` one at a time, where
-``J = mean over a reference batch of loss_j - loss_i``, until the target's robust prediction
-(averaged over noisy copies) leaves its observed label. The paper's claim: mislabeled
-examples need fewer units than clean ones, spread over many layers. The algorithm and its
-decisions are documented in ``memscope.analysis.flipping_engine``; this module only declares
-the analysis (torch is imported inside ``run``, so ``memscope plugins`` stays torch-free).
+For sampled noisy and clean training targets that the model fits, zero the candidate with the
+highest first-order score ``w * dJ/dw`` one at a time, where ``J = mean over a reference batch
+of loss_j - loss_i``, until the target's robust prediction (averaged over noisy copies) leaves
+its observed label. The paper's claim: mislabeled examples need fewer edits than clean ones,
+spread over many layers. The search is ``memscope.analysis.flipping_engine``; this module only
+declares the analysis (torch is imported inside ``run``, so ``memscope plugins`` stays torch-free).
+
+Candidates (``candidates``):
+
+- ``"parameters"`` (default), as in the authors' code (``get_most_activated_node`` and
+  ``modify_weights`` in ``experiments/neuron_flipping/attribution_utils.py``): every named
+  parameter of the candidate layer groups; a 4-D conv weight offers one candidate per output
+  channel (its filter), every other parameter (linear weight entries, biases, norm gamma and
+  beta) one per element (``memscope.analysis.flipping_parameters``). The classifier offers
+  single weights, never a whole class logit.
+- ``"units"``: whole output units of the neuron modules (a conv channel, a linear unit with its
+  bias). Zeroing the observed class's logit is then often the best single edit.
+
+Where memscope departs from the authors' code, and why:
+
+- Only fitted targets are searched: a noisy target counts only if the unedited model's robust
+  prediction is its observed label at the start (memorized), a clean one only if it is its
+  label. The others get a row with status ``not_memorized`` / ``not_fitted`` and no count (the
+  authors count them as flipped with 0 edits, which pulls the noisy median down).
+- A fresh seeded reference batch of ``reference_batch`` other examples per target (the authors
+  use the other examples of the loader batch the target is in); ``J`` weighs each reference
+  loss by ``1/B`` (theirs: ``1/(B+1)``).
+- Robust logits: ``J`` and the stop test use the mean of the copies' logits, each copy with its
+  own noise of 1% of the batch norm (the authors add the noise cumulatively, average the copies'
+  gradients, and stop on the last copy's prediction).
+- A cap of ``max_neurons`` edits, and a stop when no candidate has a positive score left: such
+  targets are ``not_flipped`` (the authors loop until the prediction flips).
+- Collateral damage on fixed samples (``eval_*``), beside the unedited model's accuracies on the
+  same samples (the authors evaluate the whole training set after each edit).
+- Parameters no per-target hook can edit (a ViT's ``cls_token`` and ``pos_embed``, anything
+  outside a Conv2d, Linear, BatchNorm, GroupNorm or LayerNorm) are not candidates; the progress
+  line names them.
 
 Tables:
 
-- ``neuron_flips``: one row per target (never dropped): ``flipped``, ``neurons_to_flip``
-  (null when not flipped within ``max_neurons``, or when no unit had a positive score left),
-  the (robust) prediction after the edit, and the plain (noise-free) accuracy of the edited
-  model on fixed samples of clean, noisy (observed labels) and test examples: the collateral
-  damage, null for an empty sample. The same samples serve every target (a target may be
-  among them).
-- ``neuron_flip_steps``: one row per zeroed unit: ``example``, ``step`` from 1, the layer
-  group (``layer_index``, ``layer``) and the unit's index within it (``unit``: for a group with
-  several neuron modules, units are numbered across its modules in their declared order),
-  the unit's score when chosen (``score``), and ``module``, the path of the neuron module the
-  unit belongs to (e.g. ``layer2.0.conv1``; null in runs written before it was recorded).
+- ``neuron_flips``: one row per drawn target (never dropped): ``status`` (``flipped`` |
+  ``not_flipped`` | ``not_memorized`` | ``not_fitted``), ``flipped``, ``neurons_to_flip`` (the
+  number of edits; null unless flipped), ``new_pred`` (the robust prediction at the end; for a
+  skipped target, at the start), ``candidates``, and the plain (noise-free) accuracy on fixed
+  samples of clean, noisy (observed labels) and test examples after the edit
+  (``*_acc_after``: the collateral damage; null for skipped targets and for an empty sample)
+  and of the unedited model (``*_acc_before``, the same in every row). The same samples serve
+  every target (a target may be among them).
+- ``neuron_flip_steps``: one row per edit of a counted target: ``example``, ``step`` from 1, the
+  layer group (``layer_index``, ``layer``), ``module`` (the edited module's path), ``kind``
+  (``conv_filter`` | ``weight`` | ``bias`` | ``norm_weight`` | ``norm_bias`` | ``unit``),
+  ``parameter`` (the named parameter, e.g. ``conv3.conv.weight``; null in units mode),
+  ``unit`` (parameters: a filter's channel, else the flat element index in the parameter;
+  units: the unit's index in its group, numbered across its modules), ``coords`` (the element's
+  coordinates in the parameter, ``[channel]`` for a filter; null in units mode) and the
+  candidate's ``score`` when chosen.
 - ``example_scores``: ``analysis = "neuron_flipping"``, ``metric = "neurons_to_flip"``, one
-  row per target: the count for flipped targets, ``max_neurons + 1`` for targets not flipped
-  (a censored value that keeps every target rankable: fewer = easier to flip = more likely
-  mislabeled; ``neuron_flips.flipped`` tells the two apart).
+  row per counted target: the count for flipped targets, ``max_neurons + 1`` for targets not
+  flipped (a censored value that keeps every counted target rankable: fewer = easier to flip =
+  more likely mislabeled); skipped targets have no row.
 
 Targets and the evaluation samples are drawn without replacement from the run's named
 streams (``target_stream``, ``eval_stream``); each target's reference batch and input noise
 come from ``reference_stream`` and its example id, so any subset of targets gives the same
 per-target result. With ``[etd] enabled`` the model runs in example-tied dropout's "kept"
 mode, as in the run's final evaluation.
-
-Candidates include the classifier by default (``layers = []``), as ALGORITHMS.md says; its
-units are the class logits, and zeroing the observed class's logit is often the best single
-edit. Set ``layers`` to the hidden groups to count hidden units only.
 """
 
 from __future__ import annotations
