@@ -74,7 +74,8 @@ MAX_CHANNELS = 4
 def _as_nhwc(x: np.ndarray, what: str, key: str) -> np.ndarray:
     """(N, H, W, C). A 4-D array's channel axis is the one of axes 1 and 3 with at most
     MAX_CHANNELS entries: (N, 32, 32, 3) is channels-last, (N, 3, 32, 32) and (N, 4, 8, 8)
-    channels-first. When both or neither have so few, the layout is ambiguous: an error."""
+    channels-first; when both have so few, the one with 1 or 3 entries ((N, 4, 4, 3) is
+    channels-last). Any other layout is ambiguous: an error, never a guess."""
     x = np.asarray(x)
     if x.dtype.kind not in "uif" or x.dtype == np.bool_:
         raise DataError(f"{what}: '{key}' must hold numbers, got dtype {x.dtype}")
@@ -84,6 +85,8 @@ def _as_nhwc(x: np.ndarray, what: str, key: str) -> np.ndarray:
         x = x[..., None]
     elif x.ndim == 4:
         first, last = x.shape[1] <= MAX_CHANNELS, x.shape[3] <= MAX_CHANNELS
+        if first and last:  # tiny images: the usual channel counts decide
+            first, last = x.shape[1] in (1, 3), x.shape[3] in (1, 3)
         if first == last:
             raise DataError(
                 f"{what}: '{key}' has shape {x.shape}: cannot tell its channel axis (the one of axes 1 and 3 "

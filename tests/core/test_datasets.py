@@ -103,3 +103,35 @@ def test_offline_torchvision_dataset_says_where_to_put_files(tmp_path):
     load = sources.make_standard_loader("svhn", sources.DIGIT_CLASSES)
     with pytest.raises(DataError, match="data.path"):
         load(DatasetRequest("svhn", "", tmp_path, download=False))
+
+
+# --------------------------------------------------------------------------- issue 12: image layouts
+
+
+@pytest.mark.parametrize(
+    "shape,image_shape",
+    [((5, 4, 8, 8), (4, 8, 8)), ((5, 8, 8, 4), (4, 8, 8)), ((5, 3, 32, 32), (3, 32, 32)),
+     ((5, 32, 32, 3), (3, 32, 32)), ((5, 4, 4, 3), (3, 4, 4)), ((5, 1, 4, 4), (1, 4, 4))],
+)
+def test_the_channel_axis_follows_one_documented_rule(shape, image_shape):
+    import numpy as np
+
+    from memscope.data.arrays import DatasetArrays
+
+    x = np.zeros(shape, np.float32)
+    y = np.arange(shape[0]) % 2
+    arrays = DatasetArrays(x, y, x, y).validated("test")
+    assert arrays.image_shape == image_shape  # (channels, height, width)
+
+
+@pytest.mark.parametrize("shape", [(5, 8, 8, 8), (5, 4, 4, 4), (5, 3, 2, 3)])
+def test_an_ambiguous_image_layout_is_an_error(shape):
+    import numpy as np
+
+    from memscope.data.arrays import DatasetArrays
+    from memscope.errors import DataError
+
+    x = np.zeros(shape, np.float32)
+    y = np.arange(shape[0]) % 2
+    with pytest.raises(DataError, match="cannot tell its channel axis"):
+        DatasetArrays(x, y, x, y).validated("test")
