@@ -130,3 +130,14 @@ def test_rm_unknown_id_deletes_nothing(runner, populated):
     assert result.exit_code == 2
     assert "no run 'nope'" in result.stderr
     assert "20260101-000000-a" in populated.run_ids()
+
+
+def test_list_writes_accuracies_like_the_app(runner, home, make_run):
+    """Three decimals for every accuracy ('1.000' beside '0.961', never '1'), '—' when missing."""
+    make_run("20260101-000000-a", status="completed", test_acc=1.0, noisy_train_acc=0.9025)
+    make_run("20260102-000000-b", status="completed", test_acc=None, noisy_train_acc=0.96)
+    result = runner.invoke(app, ["runs", "list"])
+    assert result.exit_code == 0, result.stderr
+    rows = {line.split()[0]: line for line in result.stdout.splitlines() if line.strip().startswith("2026")}
+    assert "1.000" in rows["20260101-000000-a"] and "0.902" in rows["20260101-000000-a"]
+    assert "0.960" in rows["20260102-000000-b"] and "—" in rows["20260102-000000-b"]

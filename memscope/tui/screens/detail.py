@@ -14,6 +14,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Log, ProgressBar, Select, Static, TabbedContent, TabPane
 
 from memscope.report.memorization import evaluation_mode, memorization_phrase
+from memscope.format import accuracy
 from memscope.tui import data
 from memscope.tui.screens.base import SectionScreen
 from memscope.tui.screens.dialogs import ConfirmScreen
@@ -272,7 +273,7 @@ class RunDetailScreen(PickRunMixin, SectionScreen):
             took = data.format_duration(finished - started) if started and finished else "-"
             eta_text = f"epoch {run.epoch}/{run.epochs} · took {took}"
         self.query_one("#detail-eta", Label).update(eta_text)
-        acc = lambda k: "-" if run.info.get(k) is None else f"{run.info[k]:.3f}"  # noqa: E731
+        acc = lambda k: accuracy(run.info.get(k))  # noqa: E731
         facts = (
             f"{run.get('dataset', '-')} · {run.get('model', '-')} · noise {run.get('noise_model', '-')} "
             f"{float(run.get('noise_rate', 0) or 0):.2f} · seed {run.get('seed', '-')} · {run.get('device', '-')} · "

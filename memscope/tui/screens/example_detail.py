@@ -14,6 +14,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Static
 
+from memscope.format import compact, plural
 from memscope.tui import data
 from memscope.tui.widgets.image import ImageView
 from memscope.tui.widgets.plots import LinePlot, Series
@@ -133,7 +134,7 @@ class ExampleDetailScreen(Screen):
         if d.trace:
             last = d.trace[-1]
             t.append(f"final pred {self._label(last.get('pred'))}\n")
-            t.append(f"final loss {last['loss']:.3f}  margin {last['margin']:.2f}\n")
+            t.append(f"final loss {compact(last['loss'])}  margin {compact(last['margin'])}\n")
             correct = [r["epoch"] for r in d.trace if r["correct"]]
             if noisy:
                 t.append("memorized" if last.get("correct") else "not memorized", style="bold")
@@ -143,11 +144,12 @@ class ExampleDetailScreen(Screen):
         if d.flip:
             f = d.flip
             if f.get("flipped"):
-                t.append(f"flipped by zeroing {f.get('neurons_to_flip')} neurons → pred {self._label(f.get('new_pred'))}\n")
+                t.append(f"flipped by zeroing {plural(int(f.get('neurons_to_flip') or 0), 'neuron')}"
+                         f" → pred {self._label(f.get('new_pred'))}\n")
             else:
                 t.append("not flipped within the neuron budget\n")
         for s in d.scores:
-            t.append(f"{s['analysis']}.{s['metric']} = {s['value']:.4g}\n")
+            t.append(f"{s['analysis']}.{s['metric']} = {compact(s['value'])}\n")
         self.query_one("#example-facts", Static).update(t)
 
     def action_step(self, step: int) -> None:

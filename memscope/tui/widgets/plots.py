@@ -1,6 +1,8 @@
 """Terminal plots: line curves, histograms and bars (plotext) and a heatmap (text cells).
 
 Colours come from the app's theme variables, so plots follow the light and dark themes.
+Every series also has its own glyph (line marker or bar fill), so series can be told apart
+without colour: in a monochrome terminal, a screenshot, or for a colour-blind reader.
 """
 
 from __future__ import annotations
@@ -18,6 +20,26 @@ from textual_plotext import PlotextPlot
 #: Theme variable per kind of series: clean examples, noisy (memorized) examples, test.
 SERIES_COLORS = {"clean": "success", "noisy": "error", "test": "primary", "other": "warning", "loss": "accent"}
 CYCLE = ("primary", "error", "success", "warning", "accent", "secondary", "foreground")
+#: Line markers per series, in order: a solid line, a thin one, then dots, crosses, pluses.
+LINE_MARKERS = ("hd", "braille", "•", "x", "+", "o", "*")
+#: Bar fills per series: solid, then two shades a reader can tell apart from it and each other.
+BAR_MARKERS = ("█", "▒", "░", "▚", "≡", "#")
+#: The most bins a histogram draws (fewer when its plot is narrow: a tick label needs room).
+MAX_BINS = 20
+
+
+def line_marker(index: int) -> str:
+    return LINE_MARKERS[index % len(LINE_MARKERS)]
+
+
+def bar_marker(index: int) -> str:
+    return BAR_MARKERS[index % len(BAR_MARKERS)]
+
+
+def legend_text(labels: Sequence[str]) -> str:
+    """``██ clean  ▒▒ noisy``: a bar chart's legend, for its title (plotext's own legend sits
+    in the plot's top-left corner, over the first bars)."""
+    return "  ".join(f"{bar_marker(i) * 2} {label}" for i, label in enumerate(labels))
 
 
 def theme_rgb(widget: Widget, variable: str) -> tuple[int, int, int]:
@@ -103,7 +125,7 @@ class LinePlot(ThemedPlot):
             xs, ys = _finite(s.xs, s.ys)
             if not xs:
                 continue
-            plt.plot(xs, ys, label=s.label, color=series_rgb(self, s.color, i), marker="hd")
+            plt.plot(xs, ys, label=s.label, color=series_rgb(self, s.color, i), marker=line_marker(i))
             drawn += 1
             all_x.extend(xs)
         if drawn == 0:
@@ -117,8 +139,43 @@ class LinePlot(ThemedPlot):
         self.refresh()
 
 
+def integer_bins(groups: Sequence[Sequence[float]], max_bins: int = MAX_BINS) -> tuple[list[str], list[list[int]]]:
+    """Counts per bin for each group, on shared integer bins (counts like neurons to flip).
+
+    One bin per value when the range fits in ``max_bins``, else bins of a whole number of
+    values labelled ``lo–hi``; non-integer data get equal-width bins labelled by their start.
+    """
+    values = [v for g in groups for v in g]
+    if not values:
+        return [], [[] for _ in groups]
+    lo, hi = min(values), max(values)
+    if all(float(v).is_integer() for v in values):
+        lo, hi = int(lo), int(hi)
+        width = max(1, -(-(hi - lo + 1) // max_bins))
+        starts = list(range(lo, hi + 1, width))
+        labels = [str(a) if width == 1 else f"{a}–{a + width - 1}" for a in starts]
+        index = lambda v: (int(v) - lo) // width  # noqa: E731
+    else:
+        width_f = (hi - lo) / max_bins or 1.0
+        starts_f = [lo + i * width_f for i in range(max_bins)]
+        labels = [f"{a:.3g}" for a in starts_f]
+        index = lambda v: min(max_bins - 1, int((v - lo) / width_f))  # noqa: E731
+    counts = [[0] * len(labels) for _ in groups]
+    for g, group in enumerate(groups):
+        for v in group:
+            counts[g][index(v)] += 1
+    return labels, counts
+
+
+def count_ticks(most: int, ticks: int = 5) -> list[int]:
+    """Whole-number y ticks from 0 to at least ``most`` (a count is never 0.6 of an example)."""
+    step = max(1, -(-most // ticks))
+    return list(range(0, most + step, step))
+
+
 class HistogramPlot(ThemedPlot):
-    """Overlaid histograms (e.g. neurons to flip, clean vs noisy)."""
+    """Histograms of several groups on shared integer bins, their bars side by side (not
+    overlaid, where the last group hid the first), with whole-number ticks."""
 
     DEFAULT_CSS = """
     HistogramPlot { min-height: 8; }
@@ -129,9 +186,9 @@ class HistogramPlot(ThemedPlot):
         self.title_text = title
         self.xlabel = xlabel
         self.groups: list[Series] = []  # xs unused; ys are the samples
-        self.bins = 20
+        self.bins = MAX_BINS
 
-    def show(self, groups: list[Series], bins: int = 20) -> None:
+    def show(self, groups: list[Series], bins: int = MAX_BINS) -> None:
         self.groups = groups
         self.bins = bins
         self._draw()
@@ -141,12 +198,18 @@ class HistogramPlot(ThemedPlot):
             return
         plt = self.plt
         plt.clear_figure()
-        plt.title(self.title_text)
         plt.xlabel(self.xlabel)
-        for i, g in enumerate(self.groups):
-            values = [float(v) for v in g.ys if v is not None and math.isfinite(float(v))]
-            if values:
-                plt.hist(values, self.bins, label=g.label, color=series_rgb(self, g.color, i))
+        samples = [[float(v) for v in g.ys if v is not None and math.isfinite(float(v))] for g in self.groups]
+        shown = [i for i, values in enumerate(samples) if values]
+        room = max(3, (self.size.width - 8) // 5) if self.size.width else self.bins  # ~5 cells a tick label
+        labels, counts = integer_bins([samples[i] for i in shown], min(self.bins, room))
+        title = self.title_text
+        if labels:
+            plt.multiple_bar(labels, counts, marker=[bar_marker(i) for i in range(len(shown))],
+                             color=[series_rgb(self, self.groups[i].color, i) for i in shown])
+            plt.yticks(count_ticks(max(max(c) for c in counts)))
+            title += "  " + legend_text([self.groups[i].label for i in shown])
+        plt.title(title)
         self.refresh()
 
 
@@ -173,13 +236,15 @@ class BarPlot(ThemedPlot):
             return
         plt = self.plt
         plt.clear_figure()
-        plt.title(self.title_text)
+        title = self.title_text
         if self.categories and self.series:
             colors = [series_rgb(self, s.color, i) for i, s in enumerate(self.series)]
-            plt.multiple_bar(
-                self.categories, [[0.0 if v is None else float(v) for v in s.ys] for s in self.series],
-                labels=[s.label for s in self.series], color=colors,
-            )
+            values = [[0.0 if v is None else float(v) for v in s.ys] for s in self.series]
+            plt.multiple_bar(self.categories, values, color=colors, marker=[bar_marker(i) for i in range(len(self.series))])
+            if all(v.is_integer() for row in values for v in row):  # counts: whole-number ticks
+                plt.yticks(count_ticks(int(max((v for row in values for v in row), default=0))))
+            title += "  " + legend_text([s.label for s in self.series])  # in the title, off the bars
+        plt.title(title)
         self.refresh()
 
 

@@ -1,0 +1,44 @@
+"""Numbers in the app: '—' for untargeted rows, compact losses, three-decimal accuracies."""
+
+from __future__ import annotations
+
+import re
+
+from textual.widgets import DataTable, Label
+
+from memscope.format import MISSING
+from memscope.tui.screens.examples import example_cell
+from tests.tui.conftest import settle
+from tests.tui.fixture_home import RUN_A
+
+
+def test_example_cells():
+    assert example_cell("neurons_to_flip", None).plain == MISSING
+    assert example_cell("loss", 0.000139812).plain == "0.0001398"
+    assert example_cell("loss", 2.302585).plain == "2.303"
+    assert example_cell("correct", True).plain == "✓"
+
+
+async def test_untargeted_rows_show_a_dash_not_null(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        app.run_id = RUN_A
+        await app.switch_mode("examples")
+        await settle(pilot)
+        table = app.screen.query_one("#examples-table", DataTable)
+        column = [str(table.get_row_at(i)[list(table.columns).index("neurons_to_flip")]) for i in range(table.row_count)]
+        assert MISSING in column and "NULL" not in column
+        assert any(c.isdigit() for c in column)  # targeted rows keep their count
+
+
+async def test_run_detail_facts_use_three_decimals(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        app.run_id = RUN_A
+        await app.switch_mode("detail")
+        await settle(pilot)
+        facts = str(app.screen.query_one("#detail-facts", Label).render())
+        numbers = re.findall(r"(?:clean|test) (\d\.\d+)", facts)
+        assert numbers and all(len(n.split(".")[1]) == 3 for n in numbers), facts
