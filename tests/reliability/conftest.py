@@ -61,6 +61,33 @@ def run_cli(home: Path, *args: str, cwd: Path, timeout: float = 120, **env: str)
                           capture_output=True, text=True, timeout=timeout)
 
 
+def fork_cli(home: Path, *args: str, fault: str = "") -> int:
+    """``memscope ARGS`` in a forked child of this process; returns its pid.
+
+    A real process (its own pid, its own locks, killable with SIGKILL) that starts in
+    milliseconds, where a new interpreter spends seconds importing torch: children forked
+    together reach the run's lock together. ``fault``: ``MEMSCOPE_FAULT`` in the child."""
+    from typer.testing import CliRunner
+
+    from memscope.cli.app import app
+
+    pid = os.fork()
+    if pid == 0:  # the child: run the command, then leave without pytest's clean-up
+        code = 1
+        try:
+            os.environ["MEMSCOPE_FAULT"] = fault
+            code = CliRunner().invoke(app, [*args, "--home", str(home)]).exit_code
+        finally:
+            os._exit(code)
+    return pid
+
+
+def wait_child(pid: int) -> int:
+    """The exit code of a forked child (``-signal`` when a signal ended it)."""
+    _, status = os.waitpid(pid, 0)
+    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, poll: float = 0.01) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

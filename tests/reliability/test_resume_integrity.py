@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from memscope.cli.app import app
 
-from .conftest import assert_home_intact, read_info, run_cli, run_ids, start, table_rows, tiny_toml
+from .conftest import assert_home_intact, fork_cli, read_info, run_cli, run_ids, table_rows, tiny_toml, wait_child
 
 EPOCHS = 3
 
@@ -110,29 +110,36 @@ def test_a_damaged_analysis_table_makes_its_analysis_run_again(fresh):
     assert read_info(run_dir)["analyses"]["rewinding"]["status"] == "completed"
 
 
-def test_many_resumes_started_at_once_one_runs_no_epoch_doubled(tmp_path, workdir):
+def test_many_resumes_started_at_once_one_runs_no_epoch_doubled(tmp_path):
+    """Six resume processes forked at the same moment: one trains, five are refused."""
+    import torch
+
+    torch.set_num_threads(1)
     config = tmp_path / "c.toml"
-    config.write_text(tiny_toml(name="race", epochs=6, batch_size=8, hidden=(64, 64)))
+    config.write_text(tiny_toml(name="race", epochs=5, batch_size=16, hidden=(32,)))
     home = tmp_path / "home"
-    killed = run_cli(home, "run", "-q", str(config), cwd=workdir, MEMSCOPE_FAULT="kill_after_tmp_write:epochs:2")
-    assert killed.returncode == -9, killed.stderr
+    assert wait_child(fork_cli(home, "run", "-q", str(config), fault="kill_after_tmp_write:epochs:2")) == -9
     (run_id,) = run_ids(home)
-    procs = [start(home, "run", "-q", "--resume", run_id, cwd=workdir) for _ in range(5)]
-    outcomes = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
-    for p in procs:
-        p.stdout.close()
-        p.stderr.close()
-    codes = sorted(code for code, _ in outcomes)
-    assert codes == [0, 2, 2, 2, 2], outcomes
-    for code, err in outcomes:
-        if code == 2:
-            assert "is still running" in err and "Traceback" not in err, err
+    codes = sorted(wait_child(pid) for pid in [fork_cli(home, "run", "-q", "--resume", run_id) for _ in range(6)])
+    assert codes == [0, 2, 2, 2, 2, 2], codes
     run_dir = home / "runs" / run_id
-    assert sorted(r["epoch"] for r in table_rows(run_dir, "epochs")) == list(range(1, 7))
+    assert sorted(r["epoch"] for r in table_rows(run_dir, "epochs")) == list(range(1, 6))
     info = read_info(run_dir)
-    assert len(table_rows(run_dir, "example_epochs")) == 6 * info["num_train"]
+    assert len(table_rows(run_dir, "example_epochs")) == 5 * info["num_train"]
     assert info["status"] == "completed"
     assert_home_intact(home)
+
+
+def test_a_second_resume_process_gets_one_line_naming_the_holder(tmp_path, workdir, fresh):
+    """A real second interpreter (not a fork) while this process holds the run's lock."""
+    from memscope.store.lock import RunLock
+
+    home, run_dir = fresh
+    with RunLock(run_dir):
+        result = run_cli(home, "run", "-q", "--resume", run_dir.name, cwd=workdir)
+    assert result.returncode == 2 and "is still running" in result.stderr, result.stderr
+    assert f"pid {os.getpid()} holds its writer lock" in result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
 
 
 def test_the_writer_lock_names_its_holder_and_is_released_at_the_end(fresh):

@@ -32,7 +32,7 @@ from typer.testing import CliRunner
 
 from memscope.cli.app import app
 
-from .conftest import read_info, run_ids, table_rows, tiny_toml
+from .conftest import fork_cli, read_info, run_ids, table_rows, tiny_toml, wait_child
 
 EPOCHS = 4
 CONFIG = tiny_toml(name="prop", epochs=EPOCHS, batch_size=64, dataset="digits", analyses=("rewinding",))
@@ -41,25 +41,6 @@ TABLES = ("examples", "layers", "epochs", "example_epochs", "layer_rewinds")
 
 def cli(home: Path, *args: str):
     return CliRunner().invoke(app, [*args, "--home", str(home)])
-
-
-def fork_cli(home: Path, *args: str, fault: str = "") -> int:
-    """The CLI in a forked child (its own pid, so its own locks); returns the child's pid."""
-    pid = os.fork()
-    if pid == 0:  # the child: run, then leave without pytest's clean-up
-        code = 1
-        try:
-            if fault:
-                os.environ["MEMSCOPE_FAULT"] = fault
-            code = cli(home, *args).exit_code
-        finally:
-            os._exit(code)
-    return pid
-
-
-def wait_child(pid: int) -> int:
-    _, status = os.waitpid(pid, 0)
-    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
 
 
 def rows(run_dir: Path, table: str) -> list[dict]:
