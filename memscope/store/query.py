@@ -20,8 +20,14 @@ Two layers keep a query from changing anything:
    PRAGMA/CALL of the read-only pragmas and table functions. Refused: CREATE (also TEMP
    objects and macros), INSERT, UPDATE, DELETE, MERGE, COPY (TO and FROM), EXPORT, IMPORT,
    ATTACH, DETACH, DROP, ALTER, INSTALL, LOAD, SET, RESET, USE, PRAGMA x = y, VACUUM,
-   ANALYZE, CHECKPOINT, PREPARE/EXECUTE, and any call of a state-changing table function
-   (``checkpoint()``, ``enable_logging()``, ...), wherever it appears.
+   ANALYZE, CHECKPOINT, PREPARE/EXECUTE. The functions a statement calls come from DuckDB's
+   own parse of it (``json_serialize_sql``), never from matching words, so comments and
+   quoting cannot hide a call: a table function must be on an allow-list of readers
+   (``read_parquet``, ``range``, ``duckdb_*``, ...; or a macro a plugin defined), and a
+   state-changing function (``checkpoint()``, ``truncate_duckdb_logs()``,
+   ``json_execute_serialized_sql()``, ``query()``, ...) is refused wherever it appears. A
+   PIVOT without an IN list, which DuckDB cannot serialize, has each called name looked up
+   among the catalog's table functions instead.
 2. The connection. The catalog file is opened ``read_only=True`` (nothing in it can change,
    and ATTACH of a new or in-memory database fails), then:
 
@@ -179,18 +185,23 @@ def _parse(sql: str, conn: Any = None) -> list[Any]:
 
 
 _SERIALIZER: "duckdb.DuckDBPyConnection | None" = None
+_SERIALIZER_LOCK = threading.Lock()  # a DuckDB connection serves one thread at a time
 
 
-def _serializer(conn: Any) -> Any:
-    """A connection to run ``json_serialize_sql`` on: ``conn``, or a private in-memory one."""
+@contextlib.contextmanager
+def _parser(conn: Any):
+    """A connection to run ``json_serialize_sql`` on: ``conn`` (the caller's thread owns it),
+    or a private in-memory one, one thread at a time (the TUI checks SQL from workers)."""
     global _SERIALIZER
     if conn is not None:
-        return conn
-    if _SERIALIZER is None:
-        import duckdb
+        yield conn
+        return
+    with _SERIALIZER_LOCK:
+        if _SERIALIZER is None:
+            import duckdb
 
-        _SERIALIZER = duckdb.connect(":memory:", config=_base_config())
-    return _SERIALIZER
+            _SERIALIZER = duckdb.connect(":memory:", config=_base_config())
+        yield _SERIALIZER
 
 
 def _called_functions(node: Any, table: set[str], every: set[str]) -> None:
@@ -235,7 +246,8 @@ def _check_parsed(select_sql: str, conn: Any) -> None:
     import duckdb
 
     try:
-        ((text,),) = _serializer(conn).execute("SELECT json_serialize_sql(?::VARCHAR)", [select_sql]).fetchall()
+        with _parser(conn) as parser:
+            ((text,),) = parser.execute("SELECT json_serialize_sql(?::VARCHAR)", [select_sql]).fetchall()
         tree = json.loads(text)
     except (duckdb.Error, ValueError) as exc:
         raise QueryError(f"memscope cannot check this statement ({exc}); it is refused\n{_HINT}") from None
@@ -267,11 +279,12 @@ def _check_pivot(sql: str, conn: Any) -> None:
                 called.add(m.group(0).strip('"').replace('""', '"').lower())
     if not called:
         return
-    rows = _serializer(conn).execute(
-        "SELECT DISTINCT function_name FROM duckdb_functions() WHERE function_type IN ('table', 'table_macro') "
-        "AND lower(function_name) IN (SELECT unnest(?::VARCHAR[]))",
-        [sorted(called)],
-    ).fetchall()
+    with _parser(conn) as parser:
+        rows = parser.execute(
+            "SELECT DISTINCT function_name FROM duckdb_functions() WHERE function_type IN ('table', 'table_macro') "
+            "AND lower(function_name) IN (SELECT unnest(?::VARCHAR[]))",
+            [sorted(called)],
+        ).fetchall()
     _check_calls({r[0].lower() for r in rows}, called, conn)
 
 
