@@ -106,7 +106,12 @@ def default_plugins_dir(home: str | Path | None = None) -> Path | None:
 @contextlib.contextmanager
 def plugin_output():
     """Send what plugin code prints to stderr, so that stdout carries only a command's data
-    (``query --csv``, the run id that ``memscope run`` prints)."""
+    (``query --csv``, the run id that ``memscope run`` prints). Only in the main thread:
+    sys.stdout is one for the process, and two threads swapping it could leave it swapped
+    (the terminal app, which calls plugins from workers, captures their output itself)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     with contextlib.redirect_stdout(sys.stderr):
         yield
 
