@@ -1,10 +1,13 @@
 """The training loop: SGD over device tensors with per-example statistics from the forward pass.
 
 Per-example loss, correctness, margin and prediction come from the training forward pass
-itself (scattered into preallocated device tensors, one host transfer per epoch), so
-tracking them is nearly free. When an analysis needs the clean and noisy halves of each
-step's gradient (gradient accounting), the step takes two backward passes over one graph
-and uses their sum, which is exactly the plain step's gradient.
+itself: each step copies its losses and logits into preallocated device tensors (two
+copies, no other work), and predictions and margins are computed once per epoch from the
+kept logits, with one host transfer, so tracking them is nearly free. Where the logits of
+the whole training set would not fit comfortably (more than ``KEEP_LOGITS_MAX`` numbers),
+each step reduces its logits to prediction and margin instead. When an analysis needs the
+clean and noisy halves of each step's gradient (gradient accounting), the step takes two
+backward passes over one graph and uses their sum, which is exactly the plain step's gradient.
 """
 
 from __future__ import annotations
@@ -25,6 +28,11 @@ from memscope.errors import RunCancelled, RunFailed
 from memscope.seeding import stream_seed
 from memscope.train.evaluate import autocast_for, logit_margins
 from memscope.train.schedule import lr_multiplier
+
+
+#: Keep every training example's logits for the epoch when N x K is at most this (256 MB of
+#: float32): CIFAR-100 (5M) is kept, ImageNet-1k (1.28G) is reduced per step.
+KEEP_LOGITS_MAX = 64_000_000
 
 
 @dataclass
@@ -93,6 +101,7 @@ class Trainer:
             self.optimizer, lambda s: lr_multiplier(config.schedule, s, self.total_steps, config.warmup_fraction)
         )
         self._loss = torch.zeros(n, device=device)
+        self._logits: torch.Tensor | None = None  # (N, K), allocated on the first step when it fits
         self._pred = torch.zeros(n, dtype=torch.long, device=device)
         self._margin = torch.zeros(n, device=device)
         self._zero_grads: dict[int, torch.Tensor] = {}  # split gradients of parameters no loss reaches
@@ -164,7 +173,7 @@ class Trainer:
             x, y = data.x_train[pos], data.y_train[pos]
             if self.augment:
                 x = augment_batch(x, aug_gen)
-            ids = data.train_ids[pos]
+            ids = data.train_ids[pos] if self.etd is not None or self.batch_hooks else None  # only they need it
             with self._etd_batch(ids), self.autocast():
                 logits = model(x)
             losses = F.cross_entropy(logits.float(), y, reduction="none")
@@ -184,11 +193,7 @@ class Trainer:
             self.optimizer.step()
             self.scheduler.step()
             self.step += 1
-            with torch.no_grad():
-                lf = logits.detach().float()
-                self._loss[pos] = losses.detach()
-                self._pred[pos] = lf.argmax(1)
-                self._margin[pos] = logit_margins(lf, y)
+            self._track(pos, losses, logits, y)
             for analysis in list(self.batch_hooks):
                 if info is None:
                     info = BatchInfo(self.step - 1, epoch, ids, data.is_noisy[pos], losses.detach())
@@ -203,5 +208,23 @@ class Trainer:
         losses_np = self._loss.cpu().numpy().copy()
         if not np.isfinite(losses_np).all():
             raise RunFailed(f"training diverged in epoch {epoch} (loss is NaN or infinite); lower train.lr")
+        if self._logits is not None:  # one pass over the epoch's kept logits
+            with torch.no_grad():
+                self._pred = self._logits.argmax(1)
+                self._margin = logit_margins(self._logits, data.y_train)
         seconds = time.perf_counter() - start
         return EpochStats(epoch, losses_np, self._pred.cpu().numpy().copy(), self._margin.cpu().numpy().copy(), seconds, self.optimizer.param_groups[0]["lr"])
+
+    @torch.no_grad()
+    def _track(self, pos: torch.Tensor, losses: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
+        """Keep the step's per-example losses and logits (prediction and margin follow at the
+        end of the epoch); reduce the logits now when the whole set's would be too large."""
+        self._loss[pos] = losses.detach()
+        if self._logits is None and self.data.num_train * logits.shape[1] <= KEEP_LOGITS_MAX:
+            self._logits = torch.zeros(self.data.num_train, logits.shape[1], device=logits.device)
+        if self._logits is not None:
+            self._logits[pos] = logits.detach().float()
+            return
+        lf = logits.detach().float()
+        self._pred[pos] = lf.argmax(1)
+        self._margin[pos] = logit_margins(lf, y)
