@@ -152,12 +152,11 @@ def _num(value: float | None, fmt: str) -> str:
 
 
 def summary_line(g: GroupSummary) -> str:
-    """One line per group: counted targets, median neurons and the collateral damage beside it."""
+    """One line per group: counted targets, the median edits to flip, and beside it the median
+    collateral damage (skipped targets are told apart by ``skipped_text``)."""
     return (
-        f"{g.label}: {len(g.flipped)}/{g.counted} flipped, median {_num(g.median_neurons, 'g')} "
-        f"{'neuron' if g.median_neurons == 1 else 'neurons'}, "
-        f"median drop test {_num(g.median_test_drop, '.3f')} / clean-train {_num(g.median_clean_drop, '.3f')}"
-        + (f" ({g.skipped_total} of {g.targets} skipped)" if g.skipped_total else "")
+        f"{g.label}: {len(g.flipped)}/{g.counted} flipped, median {_num(g.median_neurons, 'g')} zeroed · "
+        f"median drop: test {_num(g.median_test_drop, '.3f')}, clean-train {_num(g.median_clean_drop, '.3f')}"
     )
 
 
