@@ -380,10 +380,14 @@ def spill_directory() -> str:
     (``<user cache dir>/duckdb-spill``, mode 0700), never a folder shared by every user and
     never inside the home. Empty (no spilling) when it cannot be created."""
     import os
+    import sys
 
-    import platformdirs
+    if sys.platform.startswith("linux"):  # platformdirs' rule, without its import on every query
+        folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "memscope" / "duckdb-spill"
+    else:
+        import platformdirs
 
-    folder = Path(platformdirs.user_cache_dir("memscope", appauthor=False)) / "duckdb-spill"
+        folder = Path(platformdirs.user_cache_dir("memscope", appauthor=False)) / "duckdb-spill"
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         if folder.stat().st_uid != os.getuid():
