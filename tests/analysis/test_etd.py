@@ -318,3 +318,22 @@ def test_run_with_etd_writes_every_mode_and_example_scores(tmp_path):
 def test_declaration_module_does_not_import_torch():
     code = "import sys; import memscope.analysis.etd; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_analyze_refuses_a_localizing_analysis_on_an_etd_run(tmp_path):
+    """``memscope analyze RUN -a rewinding`` on an ETD-trained run: exit 2, one line, the fix."""
+    from typer.testing import CliRunner
+
+    from memscope.cli.app import app
+
+    home = Home(tmp_path / "home").ensure()
+    cfg = load_config(None, ['data.dataset="synthetic"', 'model.name="cnn"', "model.width=0.25", "train.epochs=1",
+                             "etd.enabled=true", 'analyses=["etd"]'])
+    run = Run(cfg, home, PluginHost(None), progress=False)
+    run_id = run.start()
+    assert run.execute().status == "completed"
+    result = CliRunner().invoke(app, ["analyze", run_id, "-a", "rewinding", "--home", str(home.root)])
+    assert result.exit_code == 2, result.output
+    assert "'rewinding' cannot run on a model trained with example-tied dropout" in result.stderr
+    assert "without [etd]" in result.stderr and "Traceback" not in result.stderr
+    assert not (home.run_dir(run_id) / "layer_rewinds").exists()
