@@ -747,8 +747,13 @@ def next_section(data: RunData) -> Section | None:
 
     if data.info_error or effective_status(data.info) != "completed":
         return None
-    missing = [name for name, table in PAPER_ANALYSES if not data.has(table) and (name != "etd" or data.config_value("etd.enabled"))]
+    etd = bool(data.config_value("etd.enabled"))
+    # an ETD-trained run refuses the localizing analyses (memscope.config.LOCALIZING_ANALYSES)
+    possible = [(name, table) for name, table in PAPER_ANALYSES if (name == "etd") == etd]
+    missing = [name for name, table in possible if not data.has(table)]
     lines = [f"memscope analyze {data.run_id} -a {name}" for name in missing]
+    if etd:
+        lines.append("rewinding, retraining and neuron flipping need a run trained without example-tied dropout (e.g. memscope run digits)")
     if not data.has("layer_epochs"):
         lines.append("gradient accounting runs during training: add \"gradient_accounting\" to analyses in a new run")
     if not lines:

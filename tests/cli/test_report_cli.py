@@ -347,3 +347,13 @@ def test_old_flip_parts_read_zero_neuron_targets_as_skipped(home, make_run):
     assert rows["noisy"][9] is None  # no accuracy before the edit in old parts: damage not measured
     texts = " ".join(b.text for b in section.blocks if isinstance(b, Note))
     assert "not memorized" in texts and "Collateral damage not measured" in texts
+
+
+def test_an_etd_run_is_not_offered_the_localizing_analyses(home, make_run):
+    run_dir = make_run("etd-run", epochs=3)
+    config = run_dir / "config.toml"
+    config.write_text(config.read_text() + "\n[etd]\nenabled = true\n")
+    note = build_report(home, "etd-run").section("next").blocks[0].text
+    assert "memscope analyze etd-run -a etd" in note
+    assert "-a rewinding" not in note and "-a neuron_flipping" not in note
+    assert "need a run trained without example-tied dropout" in note
