@@ -62,6 +62,12 @@ class Window:
         return f"{self.first}" if self.first == self.last else f"{self.first}-{self.last}"
 
     @property
+    def ratio(self) -> float | None:
+        """Noisy / clean norm of the summed gradients: the paper's "comparable" aggregate."""
+        c, n = self.clean_norm, self.noisy_norm
+        return n / c if _finite(c) and _finite(n) and c != 0 else None
+
+    @property
     def ratio_per_example(self) -> float | None:
         c, n = self.clean_norm_per_example, self.noisy_norm_per_example
         return n / c if _finite(c) and _finite(n) and c != 0 else None

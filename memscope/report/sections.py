@@ -392,6 +392,7 @@ def window_tables(rows: list[dict[str, Any]]) -> list[Table]:
     tables = []
     for what, value, fmt in (
         ("cosine between the clean and the noisy gradient", lambda w: w.cosine, "+.2f"),
+        ("noisy / clean norm of the summed gradients (all noisy vs all clean examples)", lambda w: w.ratio, ".2f"),
         ("noisy / clean gradient norm per example", lambda w: w.ratio_per_example, ".1f"),
     ):
         tables.append(

@@ -34,6 +34,7 @@ def test_windows_average_each_layer_and_combine_all_layers():
     assert by[("a", 11)].cosine == pytest.approx(-0.115)
     assert by[("b", 6)].noisy_norm == pytest.approx(8.0)
     assert by[("a", 1)].ratio_per_example == pytest.approx(10.0)
+    assert by[("a", 1)].ratio == pytest.approx(4.0 / 3.0) and by[("b", 6)].ratio == pytest.approx(2.0)
     # all layers, epoch 1: clean (3, 4) -> 5; noisy (4, 1) -> sqrt(17); dot = -0.01*3*4 + 0
     one = combine_layers([r for r in rows_for(1)])
     assert one["clean_norm"] == pytest.approx(5.0) and one["noisy_norm"] == pytest.approx(math.sqrt(17))
