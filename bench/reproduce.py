@@ -14,7 +14,7 @@ engine is re-measured without retraining). --write-doc regenerates the table sec
 docs/reproduction.md. --quick runs every setting at a tiny size to check the script end to
 end (its numbers mean nothing and never go into the doc).
 
-Run: python bench/reproduce.py [--home DIR] [--only SETTING] [--reanalyze NAME] [--write-doc] [--quick] [--data DIR]
+Run: python bench/reproduce.py [--home DIR] [--only SETTING] [--reanalyze NAME] [--write-doc] [--no-train] [--quick] [--data DIR] [--role plain|ETD]
 """
 
 from __future__ import annotations
@@ -112,9 +112,15 @@ def resolved(setting: Setting, data_dir: Path, quick: bool) -> tuple[RunConfig, 
     return plain, etd
 
 
-def obtain(home: Home, host: PluginHost, config: RunConfig, role: str, reanalyze: str | None) -> str:
+class NotTrained(Exception):
+    """--no-train and no completed run matches."""
+
+
+def obtain(home: Home, host: PluginHost, config: RunConfig, role: str, reanalyze: str | None, train: bool = True) -> str:
     """The run for ``config``: reused when a completed one matches, else trained now."""
     run_id = store.find_finished_run(home, config)
+    if run_id is None and not train:
+        raise NotTrained(f"no completed {role} run with this config in {home.root} (--no-train)")
     if run_id is None:
         run = Run(config, home, host, progress=False)
         run_id = run.start()
@@ -215,6 +221,7 @@ def main() -> int:
     parser.add_argument("--reanalyze", metavar="NAME", help="re-run this analysis on reused runs before measuring (e.g. neuron_flipping)")
     parser.add_argument("--write-doc", action="store_true", help="rewrite the table section of docs/reproduction.md")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the script end to end (numbers mean nothing)")
+    parser.add_argument("--no-train", action="store_true", help="measure only the completed runs in --home; train nothing")
     parser.add_argument("--role", choices=("plain", "ETD"), help="train (or reuse) only this run of each setting, and measure nothing: "
                         "to spread one setting's two runs over two processes in the same --home")
     args = parser.parse_args()
@@ -242,11 +249,15 @@ def main() -> int:
                 run_id = obtain(home, host, configs[args.role == "ETD"], args.role, args.reanalyze)
                 print_phases(home, run_id, args.role)
                 continue
-            plain = obtain(home, host, configs[0], "plain", args.reanalyze)
-            etd = obtain(home, host, configs[1], "ETD", args.reanalyze)
+            plain = obtain(home, host, configs[0], "plain", args.reanalyze, not args.no_train)
+            etd = obtain(home, host, configs[1], "ETD", args.reanalyze, not args.no_train)
         except MemscopeError as exc:
             print(f"  failed: {exc.message}", flush=True)
             results.append({"name": setting.name, "label": setting.label, "skipped": f"run failed: {exc.message}"})
+            continue
+        except NotTrained as exc:
+            print(f"  skipped: {exc}", flush=True)
+            results.append({"name": setting.name, "label": setting.label, "skipped": "runs not finished yet"})
             continue
         seconds = {"plain": print_phases(home, plain, "plain"), "ETD": print_phases(home, etd, "ETD")}
         started = time.perf_counter()
