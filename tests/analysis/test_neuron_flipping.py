@@ -80,20 +80,20 @@ def _chosen(groups, layers):
 
 
 def _unit_candidates(m, groups, layers):
-    """Units mode: [(layer_index, layer, unit in group, module path, module)] in group order."""
+    """Units mode: blocks (layer_index, layer, first unit in the group, module path, module), in group order."""
     out = []
     for i, g in _chosen(groups, layers):
         offset = 0
         for path in g.neuron_modules:
             mod = m.get_submodule(path)
-            out.extend((i, g.name, offset + u, path, mod, u) for u in range(mod.weight.shape[0]))
+            out.append((i, g.name, offset, path, mod))
             offset += mod.weight.shape[0]
     return out
 
 
 def _parameter_candidates(m, groups, layers):
     """Parameters mode, as in the authors' code: every named parameter of the chosen groups, in
-    ``named_parameters`` order; a 4-D conv weight by output channel, anything else by element."""
+    ``named_parameters`` order; blocks (layer_index, layer, name, module path, kind, parameter)."""
     chosen = _chosen(groups, layers)
     out = []
     for name, p in m.named_parameters():
@@ -108,10 +108,29 @@ def _parameter_candidates(m, groups, layers):
             kind = "conv_filter"
         else:
             kind = attr
-        count = p.shape[0] if kind == "conv_filter" else p.numel()
-        for u in range(count):
-            coords = (u,) if kind == "conv_filter" else tuple(int(c) for c in np.unravel_index(u, tuple(p.shape)))
-            out.append((owner[0], owner[1].name, name, path, kind, p, u, coords))
+        out.append((owner[0], owner[1].name, name, path, kind, p))
+    return out
+
+
+def _block_scores(units, blocks, j):
+    """Per block, its candidates' scores from autograd on the weights: a unit's (or a conv
+    filter's) sum of w * dJ/dw (+ its bias), any other parameter's w * dJ/dw per element."""
+    if units:
+        params = [p for *_, mod in blocks for p in (mod.weight, mod.bias) if p is not None]
+    else:
+        params = [b[5] for b in blocks]
+    grads = dict(zip(params, torch.autograd.grad(j, params)))
+    out = []
+    for block in blocks:
+        if units:
+            mod = block[4]
+            s = (mod.weight * grads[mod.weight]).flatten(1).sum(1)
+            if mod.bias is not None:
+                s = s + mod.bias * grads[mod.bias]
+        else:
+            kind, p = block[4], block[5]
+            s = (p * grads[p]).flatten(1).sum(1) if kind == "conv_filter" else (p * grads[p]).flatten()
+        out.append(s.detach())
     return out
 
 
@@ -154,24 +173,8 @@ def naive_flip(model, groups, layers, x_train, y_train, position, example, make_
             break
         loss = F.cross_entropy(logits, y, reduction="none")
         j = loss[1:].mean() - loss[0]
-        if units:
-            mods = list(dict.fromkeys(c[4] for c in cands))
-            params = [p for mod in mods for p in (mod.weight, mod.bias) if p is not None]
-            grads = dict(zip(params, torch.autograd.grad(j, params)))
-            scores = []
-            for *_, mod, u in cands:
-                s = (mod.weight[u] * grads[mod.weight][u]).sum()
-                if mod.bias is not None:
-                    s = s + mod.bias[u] * grads[mod.bias][u]
-                scores.append(s.detach())
-        else:
-            params = list(dict.fromkeys(c[5] for c in cands))
-            grads = dict(zip(params, torch.autograd.grad(j, params)))
-            scores = []
-            for *_, kind, p, u, _coords in cands:
-                wg = (p * grads[p]).detach()
-                scores.append(wg[u].sum() if kind == "conv_filter" else wg.view(-1)[u])
-        scores = torch.stack(scores)
+        parts = _block_scores(units, cands, j)
+        scores = torch.cat(parts)
         for k in zeroed:
             scores[k] = -torch.inf
         best = float(scores.max())
@@ -180,20 +183,26 @@ def naive_flip(model, groups, layers, x_train, y_train, position, example, make_
             break
         k = int(torch.nonzero(scores == scores.max())[0])  # the lowest index among exact ties
         zeroed.add(k)
+        for block, part in zip(cands, parts):  # the block holding candidate k, and k's place in it
+            if k < len(part):
+                break
+            k -= len(part)
         with torch.no_grad():
             if units:
-                layer_index, layer, unit, path, mod, u = cands[k]
-                mod.weight[u] = 0
+                layer_index, layer, offset, path, mod = block
+                mod.weight[k] = 0
                 if mod.bias is not None:
-                    mod.bias[u] = 0
-                steps.append(((layer_index, layer, path, unit, "unit", None, None), best))
+                    mod.bias[k] = 0
+                steps.append(((layer_index, layer, path, offset + k, "unit", None, None), best))
             else:
-                layer_index, layer, name, path, kind, p, u, coords = cands[k]
+                layer_index, layer, name, path, kind, p = block
                 if kind == "conv_filter":
-                    p[u] = 0
+                    p[k] = 0
+                    coords = (k,)
                 else:
-                    p.view(-1)[u] = 0
-                steps.append(((layer_index, layer, path, u, kind, name, coords), best))
+                    p.view(-1)[k] = 0
+                    coords = tuple(int(c) for c in np.unravel_index(k, tuple(p.shape)))
+                steps.append(((layer_index, layer, path, k, kind, name, coords), best))
     correct = {}
     with torch.no_grad():
         for split, (ex, ey) in eval_sets.items():
