@@ -39,6 +39,7 @@ def plugins(json_: JsonFlag = False, plugins_dir: PluginsDirOption = None, home:
 
     host = get_host(plugins_dir, home=home)
     items = describe_plugins(host)
+    _note_unloaded_local_folder(host.plugins_dir)
     if json_:
         print(json.dumps(items, indent=1))
         return
@@ -55,6 +56,20 @@ def plugins(json_: JsonFlag = False, plugins_dir: PluginsDirOption = None, home:
             out.write(f"  ERROR: {error}\n")
     if not items:
         out.write("(no plugins)\n")
+
+
+def _note_unloaded_local_folder(loaded: Any) -> None:
+    """./plugins is never loaded unless named; say so when it holds plugin files, so that a
+    missing plugin is not a mystery."""
+    from pathlib import Path
+
+    local = Path.cwd() / "plugins"
+    if not any(local.glob("*.py")) or (loaded is not None and Path(loaded).resolve() == local.resolve()):
+        return
+    sys.stderr.write(
+        f"memscope: note: {local} is not loaded (memscope runs plugin files only from a folder you name): "
+        "use --plugins-dir plugins, or export MEMSCOPE_PLUGINS_DIR=\"$PWD/plugins\"\n"
+    )
 
 
 def register(app: typer.Typer) -> None:
