@@ -39,6 +39,12 @@ ATTACKS = [
     ("SELECT 1; DROP VIEW epochs", True),
     ("EXPORT DATABASE '{home}/dump'", False),
     ("CALL checkpoint()", False),
+    # issue 12: calls that matching words missed; the check now reads DuckDB's parse
+    ("SELECT * FROM checkpoint/**/()", False),
+    ("SELECT * FROM truncate_duckdb_logs()", False),
+    ("SELECT * FROM json_execute_serialized_sql(json_serialize_sql('SELECT 1'))", False),
+    ("SELECT * FROM query('SELECT 1')", False),
+    ("PIVOT (SELECT * FROM force_checkpoint/**/()) ON x", False),
 ]
 
 
