@@ -1,7 +1,7 @@
 """The long fault soak: kill -9 at random moments, then readers against writers for a minute.
 
     python bench/soak.py                      # 20 kills, 60 s of concurrent reading
-    python bench/soak.py --kills 5 --read-seconds 15   # a short version
+    python bench/soak.py --kills 5 --read-seconds 15 --resume-rounds 2   # a short version
 
 Part 1 (kills): an uninterrupted reference run, then runs of the same config killed with
 SIGKILL at random moments and resumed each time until they finish. Half of the random kills
@@ -17,6 +17,12 @@ Part 2 (concurrency): two runs write (one declares a plugin table, so the catalo
 mid-way) while two threads use the TUI's query core and four `memscope query` loops read
 (two in one process each, two starting a new `python -m memscope query` per query). Every
 answer is checked for a consistent set of parts.
+
+Part 3 (concurrent resumes): a run is killed (MEMSCOPE_FAULT, at a random part of
+example_epochs), then several `memscope run --resume` processes start at the same moment.
+The run directory's writer lock must let exactly one of them train (the others exit 2,
+"still running"; one started after the winner finished finds nothing to do and exits 0),
+no epoch may be written twice, and the finished run must equal the reference bit for bit.
 
 Prints the numbers and one JSON line; exits 1 on any failure. Uses one CPU thread per run.
 """
@@ -40,7 +46,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.reliability.conftest import assert_home_intact, cli_env, read_info, run_cli, run_ids, start, wait_for  # noqa: E402
+from tests.reliability.conftest import (  # noqa: E402
+    assert_home_intact, cli_env, read_info, run_cli, run_ids, start, table_rows, wait_for,
+)
 from tests.reliability.test_concurrency import STRESS_PLUGIN, WRITER, tui_reader  # noqa: E402
 from tests.reliability.test_kill import EPOCHS as TEST_EPOCHS  # noqa: E402
 from tests.reliability.test_kill import KILL_CONFIG, assert_killed_state, assert_same_final_state  # noqa: E402
@@ -164,6 +172,70 @@ def soak_kills(base: Path, kills: int, rng: random.Random, log) -> dict:
     return stats
 
 
+RACE_EPOCHS = 12
+
+
+def _finish(proc: subprocess.Popen, timeout: float) -> tuple[int, str]:
+    """(exit code, stderr); a process still running after ``timeout`` s gets SIGABRT first
+    (PYTHONFAULTHANDLER prints where every thread is), so a hang says where it hangs."""
+    try:
+        return proc.wait(timeout=timeout), proc.communicate()[1]
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        try:
+            err = proc.communicate(timeout=30)[1]
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            err = proc.communicate()[1]
+        return -signal.SIGABRT, f"hung for {timeout:.0f}s: {err[-3000:]}"
+
+
+def soak_concurrent_resumes(base: Path, rounds: int, resumers: int, rng: random.Random, log) -> dict:
+    """Kill a run, start ``resumers`` resumes at once; repeat ``rounds`` times."""
+    config = base / "race.toml"
+    config.write_text(KILL_CONFIG.replace(f"epochs = {TEST_EPOCHS}\n", f"epochs = {RACE_EPOCHS}\n", 1))
+    cwd = base / "cwd"
+    cwd.mkdir(exist_ok=True)
+    ref = run_cli(base / "race-ref", "run", "-q", str(config), cwd=cwd)
+    if ref.returncode != 0:
+        raise RuntimeError(f"the reference run failed: {ref.stderr}")
+    ref_dir = base / "race-ref" / "runs" / ref.stdout.strip()
+    home = base / "race"
+    stats = {"rounds": 0, "resumes": 0, "trained": 0, "refused": 0, "other_exits": [], "doubled_epochs": 0,
+             "identical": 0, "failures": []}
+    for _ in range(rounds):
+        before = set(run_ids(home))
+        fault = f"kill_after_tmp_write:example_epochs:{rng.randint(1, RACE_EPOCHS // 2)}"
+        killed = run_cli(home, "run", "-q", str(config), cwd=cwd, MEMSCOPE_FAULT=fault)
+        (run_id,) = set(run_ids(home)) - before
+        if killed.returncode != -signal.SIGKILL:
+            stats["failures"].append(f"the run to resume was not killed (exit {killed.returncode})")
+            continue
+        procs = [start(home, "run", "-q", "--resume", run_id, cwd=cwd, PYTHONFAULTHANDLER="1") for _ in range(resumers)]
+        results = [_finish(p, 900) for p in procs]
+        codes = [code for code, _ in results]
+        stats["rounds"] += 1
+        stats["resumes"] += len(codes)
+        stats["trained"] += codes.count(0)
+        stats["refused"] += sum(code == 2 and "still running" in err for code, err in results)
+        stats["other_exits"] += [code for code in codes if code not in (0, 2)]
+        run_dir = home / "runs" / run_id
+        epochs = Counter(r["epoch"] for r in table_rows(run_dir, "epochs"))
+        stats["doubled_epochs"] += sum(n - 1 for n in epochs.values() if n > 1)
+        try:
+            # exit 0: the one that trained, or one that started after it had finished (nothing left
+            # to do); what must never happen is two training at once: doubled epochs, a different run
+            assert codes.count(0) >= 1, f"no resume finished the run (exit codes {codes})"
+            assert_home_intact(home)
+            assert_same_final_state(ref_dir, run_dir)
+            stats["identical"] += 1
+            log(f"race {stats['rounds']}: {resumers} resumes at once, exit codes {sorted(codes)}: identical to the reference")
+        except AssertionError as exc:
+            stats["failures"].append(f"race {stats['rounds']} ({run_id}): {exc}")
+            log(f"race {stats['rounds']}: FAILED: {exc}")
+    return stats
+
+
 def soak_readers(base: Path, seconds: float, log) -> dict:
     from memscope.store.home import Home
 
@@ -228,6 +300,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--read-seconds", type=float, default=60.0)
+    parser.add_argument("--resume-rounds", type=int, default=5, help="kills followed by concurrent resumes")
+    parser.add_argument("--resumers", type=int, default=4, help="resumes started at once per round")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary one)")
     args = parser.parse_args()
@@ -243,6 +317,7 @@ def main() -> int:
         try:
             kills = soak_kills(base, args.kills, rng, log) if args.kills else {}
             readers = soak_readers(base, args.read_seconds, log) if args.read_seconds else {}
+            races = soak_concurrent_resumes(base, args.resume_rounds, args.resumers, rng, log) if args.resume_rounds else {}
         except Exception:
             traceback.print_exc()
             return 1
@@ -250,6 +325,8 @@ def main() -> int:
         (not kills or (kills["survived"] == kills["kills"] and not kills["failures"] and kills["runs_identical"] == kills["runs_finished"]))
         and (not readers or (readers["errors"] == readers["lock_errors"] == readers["inconsistencies"] == 0
                              and readers["final_check"] == "ok" and all(c == 130 for c in readers["writer_exit_codes"])))
+        and (not races or (not races["failures"] and races["identical"] == races["rounds"] == args.resume_rounds
+                           and races["doubled_epochs"] == 0 and not races["other_exits"]))
     )
     print("\nmemscope soak")
     if kills:
@@ -264,8 +341,15 @@ def main() -> int:
               f"inconsistent answers: {readers['inconsistencies']}, epochs written: {readers['epochs_written']}")
         for example in readers["examples"]:
             print(f"  FAILURE: {example}")
+    if races:
+        print(f"  concurrent resumes: {races['rounds']} rounds of {args.resumers} resumes started at once: "
+              f"{races['trained']} exited 0 (one trained per round), {races['refused']} refused ('still running'), "
+              f"epochs written twice: {races['doubled_epochs']}, finished runs identical to the reference: "
+              f"{races['identical']}/{races['rounds']}")
+        for failure in races["failures"]:
+            print(f"  FAILURE: {failure}")
     print(f"  {'PASS' if ok else 'FAIL'} in {time.monotonic() - started:.0f}s")
-    print(json.dumps({"kills": kills, "readers": readers, "ok": ok}, default=str))
+    print(json.dumps({"kills": kills, "readers": readers, "races": races, "ok": ok}, default=str))
     return 0 if ok else 1
 
 
