@@ -60,6 +60,18 @@ def cancel_or_explain(screen: Screen, run: "data.RunRow | None") -> None:
 
 
 
+def _trained_with_etd(config_text: str) -> bool:
+    """Whether a run's config.toml trains with example-tied dropout (its final accuracies are
+    then kept mode's, which the memorization wording names)."""
+    import tomllib
+
+    try:
+        etd = tomllib.loads(config_text).get("etd")
+    except tomllib.TOMLDecodeError:
+        return False
+    return bool(etd.get("enabled")) if isinstance(etd, dict) else False
+
+
 def _send_cancel(app, run_id: str) -> None:
     def worker() -> None:
         try:
@@ -84,7 +96,7 @@ class DetailData:
     notes: list[str] = field(default_factory=list)
     state: tuple[int, str] | None = None  # (epoch, status) read
     parts: tuple | None = None  # parts_signature the counts were taken at
-    etd_enabled: bool = False  # trained with example-tied dropout: final accuracies are kept mode's
+    etd_enabled: bool | None = None  # trained with example-tied dropout (kept-mode accuracies); None: config not re-read
 
 
 class RunDetailScreen(PickRunMixin, SectionScreen):
@@ -121,6 +133,7 @@ class RunDetailScreen(PickRunMixin, SectionScreen):
         self.shown_state: tuple[int, str] | None = None  # (epoch, status) whose curves are shown
         self.shown_parts: tuple | None = None  # parts_signature of the counted tables
         self.shown_config: str | None = None  # run whose config.toml is shown
+        self.etd_enabled = False  # the shown run trained with example-tied dropout (read with its config)
         self.shown_log: int = -1
         self.counts: dict[str, int] = {}
 
@@ -201,17 +214,17 @@ class RunDetailScreen(PickRunMixin, SectionScreen):
         parts = data.parts_signature(home, run_id, home.table_names())
         counts = self.mapp.store.table_counts(run_id) if parts != self.shown_parts else None
         config_text = None
+        etd_enabled = None
         if self.shown_config != run_id:
             try:
                 config_text = (home.run_dir(run_id) / "config.toml").read_text(encoding="utf-8")
             except OSError:
                 config_text = "(config.toml is missing)"
+            etd_enabled = _trained_with_etd(config_text)
         error_log = ""
         err = home.run_dir(run_id) / "error.log"
         if err.is_file():
             error_log = "\n".join(data.tail(err, 60))
-        etd = data.read_config(home, run_id).get("etd")
-        etd_enabled = bool(etd.get("enabled")) if isinstance(etd, dict) else False
         self.post_message(self.DetailLoaded(run_id, DetailData(run, epochs, str(log_path) if log_path else None,
                                                                 log_lines, counts, config_text, error_log, notes,
                                                                 state, parts, etd_enabled)))
@@ -233,7 +246,9 @@ class RunDetailScreen(PickRunMixin, SectionScreen):
             w.display = True
         d = message.detail
         run = d.run
-        self._head(run, d.etd_enabled)
+        if d.etd_enabled is not None:
+            self.etd_enabled = d.etd_enabled
+        self._head(run, self.etd_enabled)
         if d.epochs is not None:
             self.shown_state = d.state
             self._curves(d.epochs)
