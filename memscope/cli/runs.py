@@ -128,6 +128,8 @@ def show(
     out.write(f"run {run_id}  ({resolved.run_dir(run_id)})\n\n")
     width = max(len(k) for k in info) if info else 0
     for key, value in info.items():
+        if key == "config":  # run.json's copy of config.toml, printed in full below
+            continue
         if isinstance(value, (dict, list)):
             value = json.dumps(value, default=str)
         out.write(f"  {key:<{width}}  {'' if value is None else value}\n")

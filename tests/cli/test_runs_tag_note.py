@@ -74,3 +74,11 @@ def test_a_run_being_written_is_not_edited(tiny):
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("memscope: error: ") and tiny.run_id in line
     assert read_run_info(tiny.run_dir) == before
+
+
+def test_show_prints_the_config_once(tiny):
+    result = invoke(tiny, "runs", "show", "latest")
+    assert result.exit_code == 0, result.output
+    assert "batch_size = 64" in result.stdout and '"batch_size"' not in result.stdout  # config.toml, not run.json's JSON copy too
+    shown = json.loads(invoke(tiny, "runs", "show", "latest", "--json").stdout)
+    assert shown["run"]["config"]["train"]["batch_size"] == 64
