@@ -431,11 +431,14 @@ def _live_status(run_dir, recorded_status, sql_status, pid, hostname):
     from memscope.store.lock import writer_alive
     from memscope.store.runinfo import pid_alive
 
+    here = hostname == socket.gethostname()
     alive = writer_alive(Path(run_dir))
-    if alive is None and pid is not None and hostname == socket.gethostname():
+    if alive is False and not here:
+        alive = None  # flock may not cross hosts: a free lock says nothing about another host's run
+    if alive is None and pid is not None and here:
         alive = pid_alive(pid)
     if alive is None:
-        return sql_status  # another host, no lock file: only the heartbeat can tell
+        return sql_status  # another host: only the heartbeat can tell
     return "running" if alive else "crashed"
 
 

@@ -102,8 +102,10 @@ def effective_status(info: dict[str, Any], run_dir: Path | None = None) -> str:
         from memscope.store.lock import writer_alive
 
         alive = writer_alive(run_dir)
-        if alive is not None:
-            return "running" if alive else "crashed"
+        if alive:
+            return "running"
+        if alive is False and info.get("hostname") == socket.gethostname():
+            return "crashed"  # a free lock on another host's run may only mean flock does not cross hosts
     pid = info.get("pid")
     if info.get("hostname") == socket.gethostname() and isinstance(pid, int):
         return "running" if pid_alive(pid) else "crashed"

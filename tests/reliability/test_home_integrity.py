@@ -157,3 +157,18 @@ def test_check_finds_nothing_in_a_clean_home(home, make_run):
     make_run("y")
     result = cli(home, "runs", "check", "--json")
     assert result.exit_code == 0 and json.loads(result.stdout) == []
+
+
+def test_a_free_lock_of_another_hosts_run_defers_to_its_heartbeat(home, make_run):
+    """flock may not cross hosts (a shared file system): only a held lock is trusted there."""
+    from memscope.store.runinfo import effective_status
+
+    run_dir = make_run("remote", status="running", hostname="another-host", pid=12345)
+    RunLock(run_dir).acquire().release()  # leaves a free lock file, as a remote writer would look from here
+    assert effective_status(read_run_info(run_dir), run_dir) == "running"  # its heartbeat is fresh
+    assert query(home, "SELECT status FROM runs") == [{"status": "running"}]
+    info = read_run_info(run_dir)
+    info["updated_at"] = (datetime.now(timezone.utc) - timedelta(seconds=16)).isoformat()
+    write_run_info(run_dir, info)
+    assert effective_status(read_run_info(run_dir), run_dir) == "crashed"
+    assert query(home, "SELECT status FROM runs") == [{"status": "crashed"}]
