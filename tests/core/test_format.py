@@ -25,10 +25,3 @@ def test_plural():
     assert plural(1, "neuron") == "1 neuron"
     assert plural(0, "neuron") == "0 neurons" and plural(3, "neuron") == "3 neurons"
     assert plural(2, "analysis", "analyses") == "2 analyses"
-
-
-def test_flip_summary_says_1_neuron():
-    from memscope.report.flips import GroupSummary, summary_line
-
-    assert "median 1 neuron," in summary_line(GroupSummary("noisy", targets=1, flipped=[1]))
-    assert "median 3 neurons," in summary_line(GroupSummary("noisy", targets=1, flipped=[3]))

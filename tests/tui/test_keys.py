@@ -174,3 +174,19 @@ async def test_x_on_a_finished_run_says_why_nothing_happens(make_app, mode):
         await settle(pilot, 1)
         messages = [n.message for n in app._notifications]
         assert any(f"Nothing to cancel: {RUN_B} has already completed" in m and "still running" in m for m in messages)
+
+
+async def test_escape_leaves_the_sql_editor_then_a_digit_switches(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.switch_mode("sql")
+        await settle(pilot)
+        editor = app.screen.query_one("#sql-editor", TextArea)
+        before = editor.text
+        await pilot.press("escape")
+        assert not editor.has_focus
+        await pilot.press("escape")  # from the results: nothing focused, no query to cancel
+        assert app.focused is None
+        await pilot.press("3")
+        await settle(pilot, 1)
+        assert app.current_mode == "detail" and editor.text == before

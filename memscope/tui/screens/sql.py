@@ -62,7 +62,7 @@ class SqlScreen(SectionScreen):
     BINDINGS = [
         Binding("ctrl+enter,ctrl+j,f5", "run_query", "Run", priority=True),
         Binding("ctrl+g", "cancel_query", "Cancel query", priority=True),
-        Binding("escape", "cancel_query", "Cancel query", show=False),
+        Binding("escape", "escape", "Cancel the query, or leave the editor", show=False),
         Binding("f6,ctrl+r", "history", "History", priority=True),
         Binding("alt+up", "history_step(-1)", "Previous query", show=False, priority=True),
         Binding("alt+down", "history_step(1)", "Next query", show=False, priority=True),
@@ -218,6 +218,13 @@ class SqlScreen(SectionScreen):
         error = self.query_one("#sql-error", Static)
         error.update(message.error)
         error.display = True
+
+    def action_escape(self) -> None:
+        """Escape stops a running query; otherwise it leaves the editor, so 1-7 switch section."""
+        if self.running:
+            self.action_cancel_query()
+        else:
+            self.set_focus(None)
 
     def action_cancel_query(self) -> None:
         if not self.running:
