@@ -2,9 +2,9 @@
 
 Every process that writes a run directory (``memscope run``, ``run --resume``, ``analyze``)
 takes the lock before its first write and holds it until it is done; the kernel drops it
-when the process dies, even by ``kill -9``. So the lock also tells liveness: a run whose
-run.json says ``running`` while nobody holds its lock has crashed, at once, without waiting
-for a heartbeat to go stale. The lock file holds the holder's pid, only to name it in the
+when the process dies, even by ``kill -9``. So the lock also tells liveness: a run of this
+host whose run.json says ``running`` while nobody holds its lock has crashed, at once,
+without waiting for a heartbeat to go stale. The lock file holds the holder's pid, only to name it in the
 error a second writer gets.
 
 Limits: ``flock`` is local to one machine (on NFS it may not exclude a writer on another
