@@ -201,8 +201,7 @@ class HistogramPlot(ThemedPlot):
         plt.xlabel(self.xlabel)
         samples = [[float(v) for v in g.ys if v is not None and math.isfinite(float(v))] for g in self.groups]
         shown = [i for i, values in enumerate(samples) if values]
-        room = max(3, (self.size.width - 8) // 5) if self.size.width else self.bins  # ~5 cells a tick label
-        labels, counts = integer_bins([samples[i] for i in shown], min(self.bins, room))
+        labels, counts = self._bins([samples[i] for i in shown])
         title = self.title_text
         if labels:
             plt.multiple_bar(labels, counts, marker=[bar_marker(i) for i in range(len(shown))],
@@ -211,6 +210,20 @@ class HistogramPlot(ThemedPlot):
             title += "  " + legend_text([self.groups[i].label for i in shown])
         plt.title(title)
         self.refresh()
+
+    def _bins(self, samples: list[list[float]]) -> tuple[list[str], list[list[int]]]:
+        """As many bins as leave room for every tick label: plotext drops labels that would
+        collide, and which ones it drops varies from one process to the next."""
+        room = self.size.width - 8  # the y axis and its labels
+        bins = self.bins
+        while True:
+            labels, counts = integer_bins(samples, bins)
+            if room <= 0 or bins <= 3 or not labels or len(labels) * (max(map(len, labels)) + 3) <= room:
+                return labels, counts
+            bins -= 1
+
+    def on_resize(self) -> None:
+        self._draw()  # the bins depend on the width
 
 
 class BarPlot(ThemedPlot):
