@@ -126,8 +126,8 @@ def _sweep(ctx, config, grid, grid_file, overrides, executor, workers, retries, 
     if executor == "ray":
         probe_ray_address(ray_address or os.environ.get("RAY_ADDRESS"))
     store = _home(ctx, home)
-    plugins = driver.resolve_plugins_dir(plugins_dir or _root_param(ctx, "plugins_dir"))
-    host = common.get_host(plugins)
+    plugins = driver.resolve_plugins_dir(plugins_dir or _root_param(ctx, "plugins_dir"), home=store.root)
+    host = common.get_host(plugins, home=store.root)
     for name, error in host.errors():
         common.eprint(f"memscope: warning: plugin {name} failed: {error}")
     sweep_id = driver.create_sweep(

@@ -59,11 +59,11 @@ def launch_sweep(
     axes = build_grid(list(grid), grid_file)
     if executor == "ray":
         probe_ray_address(ray_address or os.environ.get("RAY_ADDRESS"))
-    plugins = driver.resolve_plugins_dir(Path(plugins_dir) if plugins_dir else None)
+    plugins = driver.resolve_plugins_dir(Path(plugins_dir) if plugins_dir else None, home=home.root)
     sweep_id = driver.create_sweep(
         home, config=Path(config), axes=axes, overrides=list(overrides), executor=executor, workers=workers,
         retries=retries, ray_address=ray_address, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run,
-        plugins_dir=plugins, host=get_host(plugins),
+        plugins_dir=plugins, host=get_host(plugins, home=home.root),
     )
     driver.spawn_detached(home, sweep_id)
     return sweep_id

@@ -150,13 +150,14 @@ def create_sweep(
     return sweep_id
 
 
-def resolve_plugins_dir(explicit: Path | None) -> Path | None:
-    """The plugins folder this process uses, made absolute so every run process loads the same."""
+def resolve_plugins_dir(explicit: Path | None, home: Path | None = None) -> Path | None:
+    """The plugins folder this process uses, made absolute so every run process loads the same
+    (``MEMSCOPE_PLUGINS_DIR`` or ``<home>/plugins`` when none is given)."""
     if explicit is not None:
         return Path(explicit).expanduser().absolute()
     from memscope.plugins import default_plugins_dir
 
-    found = default_plugins_dir()
+    found = default_plugins_dir(home)
     return Path(found).absolute() if found is not None else None
 
 
