@@ -46,13 +46,18 @@ Views
   ``read_parquet('<home>/runs/*/<table>/*.parquet', union_by_name=true)``. The zero-row
   ``runs/_schema/<table>/part-schema.parquet`` guarantees the glob matches, so a view over
   a table no run has written yet is an empty result with the right columns.
-- ``runs``: one row per ``runs/*/run.json``. The files are read as text and parsed with
-  DuckDB's JSON functions (``TRY_CAST`` on every field), so one corrupt or half-edited
-  run.json shows up as a ``crashed`` row instead of breaking the view for everybody; a
-  ``runs/_schema/run.json`` holding ``[]`` keeps the glob matching with no runs. ``status``
-  applies the heartbeat rule: ``running`` with ``updated_at`` older than
-  :data:`memscope.store.runinfo.STALE_SECONDS` reads ``crashed``; ``recorded_status`` is
-  what the file says.
+- ``runs``: one row per ``runs/*/run.json``. The files are read as bytes, decoded with
+  ``try`` and parsed with DuckDB's JSON functions (``TRY_CAST`` on every field), so one
+  corrupt, half-edited or non-UTF-8 run.json shows up as a ``crashed`` row instead of
+  breaking the view for everybody; a folder whose run.json names another run (a backup
+  copy) is left out; a ``runs/_schema/run.json`` holding ``[]`` keeps the glob matching
+  with no runs. ``status`` applies the heartbeat rule: ``running`` with ``updated_at``
+  older than :data:`memscope.store.runinfo.STALE_SECONDS` reads ``crashed``;
+  ``recorded_status`` is what the file says. ``memscope query`` and the app shadow this
+  view per connection (:func:`install_live_status`) with the writer-lock rule of
+  ``memscope runs list``.
+- Every glob escapes the glob characters of the home's path (:func:`glob_escape`), so a
+  home named ``hg[1]`` never reads its sibling ``hg1``.
 - ``memscope_meta``: the home, the catalog format version, the table list, the build time.
 """
 
