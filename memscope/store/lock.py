@@ -43,17 +43,19 @@ def _holder(path: Path) -> str:
 _BUSY = (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
 
 
-def _flock_exclusive(fd: int, tries: int = 20) -> None:
-    """``LOCK_EX | LOCK_NB``, retried for ~0.1 s: a reader probing liveness
-    (:func:`writer_alive`) holds a shared lock for microseconds, a writer for its life."""
-    for attempt in range(tries):
+def _flock_exclusive(fd: int, patience: float = 0.5) -> None:
+    """``LOCK_EX | LOCK_NB``, retried for ``patience`` seconds: a reader probing liveness
+    (:func:`writer_alive`) holds a shared lock for microseconds (longer only when the machine
+    is so busy that it is descheduled in between), a writer holds it for its life."""
+    deadline = time.monotonic() + patience
+    while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return
         except OSError as exc:
-            if exc.errno not in _BUSY or attempt == tries - 1:
+            if exc.errno not in _BUSY or time.monotonic() >= deadline:
                 raise
-            time.sleep(0.005)
+            time.sleep(0.01)
 
 
 class RunLock:
