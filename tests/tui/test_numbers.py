@@ -42,3 +42,17 @@ async def test_run_detail_facts_use_three_decimals(make_app):
         facts = str(app.screen.query_one("#detail-facts", Label).render())
         numbers = re.findall(r"(?:clean|test) (\d\.\d+)", facts)
         assert numbers and all(len(n.split(".")[1]) == 3 for n in numbers), facts
+
+
+async def test_etd_table_accuracies_have_three_decimals(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        app.run_id = RUN_A
+        await app.switch_mode("layers")
+        await settle(pilot)
+        await pilot.press("d")
+        await settle(pilot, 1)
+        table = app.screen.query_one("#etd-table", DataTable)
+        rows = {str(table.get_row_at(i)[0]): [str(v) for v in table.get_row_at(i)[1:]] for i in range(table.row_count)}
+        assert rows["kept"] == ["0.970", "0.880", "0.080", "0.830"]

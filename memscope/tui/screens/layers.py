@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -12,6 +13,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Label, Select, TabbedContent, TabPane
 
+from memscope.format import accuracy
 from memscope.report import flips
 from memscope.report.gradient_windows import WINDOW, window_labels, windows
 from memscope.report.sections import spread
@@ -306,4 +308,4 @@ class LayersScreen(PickRunMixin, SectionScreen):
         table.clear(columns=True)
         table.add_columns("mode", *cats)
         for i, mode in enumerate(c.get("mode", [])):
-            table.add_row(mode, *[cell(c[k][i]) for k in keys])
+            table.add_row(mode, *[Text(accuracy(c[k][i]), justify="right") for k in keys])
