@@ -152,7 +152,7 @@ def test_every_python_block_compiles():
 def test_the_tutorial_config_is_the_sample_config():
     (inline,) = [b for b in code_blocks("toml") if 'dataset = "digits"' in b]
     inline_data = tomllib.loads(inline)
-    sample = tomllib.loads((REPO / "sample_configs" / "digits.toml").read_text(encoding="utf-8"))
+    sample = tomllib.loads((REPO / "memscope" / "sample_configs" / "digits.toml").read_text(encoding="utf-8"))
     from memscope.config import config_from_dict
 
     # the tutorial sets its own analyses with --set, so the sample's analyses do not matter here

@@ -8,15 +8,14 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from memscope.cli.app import app
+from memscope.config import SAMPLES_DIR
 
 TINY = ["--set", "analyses=[]", "--set", 'data.dataset="synthetic"', "--set", 'model.name="mlp"', "--set", "model.options.hidden=[16]", "--set", "train.epochs=2", "--set", "train.batch_size=64"]
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -30,7 +29,7 @@ def invoke(runner, *args):
 
 def test_run_prints_id_on_stdout_and_summary_on_stderr(runner, tmp_path):
     home = tmp_path / "home"
-    result = invoke(runner, "run", str(ROOT / "sample_configs/digits.toml"), "--home", str(home), *TINY)
+    result = invoke(runner, "run", str(SAMPLES_DIR / "digits.toml"), "--home", str(home), *TINY)
     assert result.exit_code == 0, result.stderr
     run_id = result.stdout.strip()
     assert (home / "runs" / run_id / "run.json").is_file()
@@ -59,7 +58,7 @@ def test_unknown_config_key(runner, tmp_path):
     ],
 )
 def test_bad_input_is_one_line_with_exit_2(runner, tmp_path, override, words):
-    result = invoke(runner, "run", str(ROOT / "sample_configs/digits.toml"), "--home", str(tmp_path / "h"), "--set", override)
+    result = invoke(runner, "run", str(SAMPLES_DIR / "digits.toml"), "--home", str(tmp_path / "h"), "--set", override)
     assert result.exit_code == 2, result.stderr
     assert words in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
@@ -73,7 +72,7 @@ def test_missing_config_file(runner, tmp_path):
 def test_unwritable_home_is_exit_3(runner, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    result = invoke(runner, "run", str(ROOT / "sample_configs/digits.toml"), "--home", str(blocker / "home"))
+    result = invoke(runner, "run", str(SAMPLES_DIR / "digits.toml"), "--home", str(blocker / "home"))
     assert result.exit_code == 3 and "cannot write the memscope home" in result.stderr
 
 
@@ -81,7 +80,7 @@ def test_plugin_that_raises_on_import_is_reported_and_run_goes_on(runner, tmp_pa
     plugins = tmp_path / "plugins"
     plugins.mkdir()
     (plugins / "broken.py").write_text("raise RuntimeError('kaput')\n")
-    result = invoke(runner, "run", str(ROOT / "sample_configs/digits.toml"), "--home", str(tmp_path / "h"), "--plugins-dir", str(plugins), *TINY)
+    result = invoke(runner, "run", str(SAMPLES_DIR / "digits.toml"), "--home", str(tmp_path / "h"), "--plugins-dir", str(plugins), *TINY)
     assert result.exit_code == 0, result.stderr
     assert "plugin broken failed" in result.stderr and "kaput" in result.stderr
 
@@ -95,7 +94,7 @@ def test_resume_unknown_run(runner, tmp_path):
 def test_interrupt_marks_run_cancelled_with_exit_130(tmp_path, sig):
     home = tmp_path / "home"
     env = {**os.environ, "MEMSCOPE_HOME": str(home), "PYTHONUNBUFFERED": "1"}
-    args = [sys.executable, "-m", "memscope", "run", str(ROOT / "sample_configs/digits.toml"), "--set", "train.epochs=400"]
+    args = [sys.executable, "-m", "memscope", "run", str(SAMPLES_DIR / "digits.toml"), "--set", "train.epochs=400"]
     proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
     run_json = None
@@ -117,7 +116,7 @@ def test_interrupt_marks_run_cancelled_with_exit_130(tmp_path, sig):
 
 def test_root_level_home_applies_to_the_command_and_does_not_leak(runner, tmp_path, monkeypatch):
     monkeypatch.setenv("MEMSCOPE_HOME", str(tmp_path / "default"))
-    result = invoke(runner, "--home", str(tmp_path / "chosen"), "run", str(ROOT / "sample_configs/digits.toml"), *TINY, "--quiet")
+    result = invoke(runner, "--home", str(tmp_path / "chosen"), "run", str(SAMPLES_DIR / "digits.toml"), *TINY, "--quiet")
     assert result.exit_code == 0, result.stderr
     assert (tmp_path / "chosen" / "runs" / result.stdout.strip()).is_dir()
     listed = invoke(runner, "runs", "list", "--json")
