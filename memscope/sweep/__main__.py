@@ -26,8 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     def echo(message: str) -> None:
         print(f"{datetime.now():%Y-%m-%d %H:%M:%S} sweep {args.sweep_id}: {message}", file=sys.stderr, flush=True)
 
+    from memscope.train.progress import Progress  # torch-free
+
+    progress = Progress(0, every_s=0.0)  # sweep.log: a line with the ETA each time a run ends
     try:
-        return run_sweep(Home(args.home), args.sweep_id, echo)
+        return run_sweep(Home(args.home), args.sweep_id, echo, lambda ended, total: progress.steps("sweep", ended, total, "runs"))
     except MemscopeError as exc:
         print(f"memscope: error: {exc.message}", file=sys.stderr, flush=True)
         return int(exc.exit_code)

@@ -90,3 +90,21 @@ def test_a_sweep_reports_runs_ended_of_all(tmp_path, monkeypatch):
     assert drv.drive(home, sid, lambda line: None, lambda ended, total: seen.append((ended, total))) == 0
     assert seen[0] == (0, 3) and seen[-1] == (3, 3)
     assert [e for e, _ in seen] == sorted(e for e, _ in seen) and len(seen) == 4  # the retry is not an end
+
+
+def test_a_detached_sweep_logs_its_progress(tmp_path, monkeypatch, capsys):
+    from memscope.store.home import Home
+    from memscope.sweep import driver as drv
+    from memscope.sweep.__main__ import main
+    from memscope.sweep.grid import build_grid
+    from tests.sweep.conftest import TINY_CONFIG
+    from tests.sweep.test_driver import FakeExecutor
+
+    tiny_config = tmp_path / "tiny.toml"
+    tiny_config.write_text(TINY_CONFIG, encoding="utf-8")
+    home = Home(tmp_path / "home")
+    sid = drv.create_sweep(home, config=tiny_config, axes=build_grid(["seed=1,2"]), overrides=["train.epochs=1"], workers=1)
+    monkeypatch.setattr(drv.SweepDriver, "make_executor", lambda self: FakeExecutor(1, {}))
+    assert main(["drive", "--home", str(home.root), sid]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("[sweep]")]
+    assert lines[0].startswith("[sweep] 1/2 runs  eta ") and lines[-1] == "[sweep] 2/2 runs  eta 0:00"
