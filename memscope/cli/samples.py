@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
@@ -54,7 +55,8 @@ def samples_command(
     columns = ["name", "dataset", "model", "epochs", "etd", "about"]
     print_table(columns, [[r[c] for c in columns] for r in rows])
     if rows:
-        print(f"run one with: memscope run {rows[0]['name']}   (files in {rows[0]['path'].rsplit('/', 1)[0]})")
+        first = next((r for r in rows if r["name"] == "digits"), rows[0])  # the quick CPU one
+        print(f"run one with: memscope run {first['name']}   (files in {Path(first['path']).parent})")
 
 
 def register(app: typer.Typer) -> None:
