@@ -265,6 +265,8 @@ def main() -> int:
         print(f"  measuring: {time.perf_counter() - started:.1f}s", flush=True)
         results.append({"name": setting.name, "label": setting.label, "plain": plain, "etd": etd, "final": final,
                         "verdicts": verdicts, "notes": notes, "seconds": seconds})
+    if args.role:
+        return 0  # one run per setting: nothing to judge
     print()
     print(f"{'setting':<8} | {'claim':<12} | verdict")
     print("-" * 100)
