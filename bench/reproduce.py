@@ -156,8 +156,19 @@ def judge(fn, *args) -> rules.Verdict:
         return rules.Verdict(f"could not be measured: {exc.__class__.__name__}: {exc}", rules.NOT_MEASURED)
 
 
-def measure(home: Home, plain: str, etd: str) -> tuple[dict, list[rules.Verdict], list[str]]:
-    """(final accuracies of the plain run, one verdict per claim, notes)."""
+def unfinished(role: str) -> rules.Verdict:
+    return rules.Verdict(f"the {role} run has not finished yet (--no-train)", rules.NOT_MEASURED)
+
+
+def failed_analyses(home: Home, run_id: str) -> list[str]:
+    return [f"analysis {name} {entry.get('status')}: {entry.get('error') or 'no error recorded'}"
+            for name, entry in (store.run_info(home, run_id).get("analyses") or {}).items() if entry.get("status") != "completed"]
+
+
+def measure_plain(home: Home, plain: str | None) -> tuple[dict, list[rules.Verdict], list[str]]:
+    """(final accuracies of the plain run, verdicts of claims 1-3, notes)."""
+    if plain is None:
+        return {}, [unfinished("plain")] * 3, []
     info = store.run_info(home, plain)
     final = {k: info.get(k) for k in ("clean_train_acc", "noisy_train_acc", "test_acc")}
     with store.connect(home, plain) as conn:
@@ -171,14 +182,16 @@ def measure(home: Home, plain: str, etd: str) -> tuple[dict, list[rules.Verdict]
         ]
         candidates = store.rows(conn, "SELECT DISTINCT candidates FROM neuron_flips WHERE candidates IS NOT NULL") if "candidates" in store.columns(conn, "neuron_flips") else []
     notes.append("flipping candidates: " + (", ".join(r["candidates"] for r in candidates) or "units (recorded before the candidates column)"))
-    for run_id in (plain, etd):
-        for name, entry in (store.run_info(home, run_id).get("analyses") or {}).items():
-            if entry.get("status") != "completed":
-                notes.append(f"analysis {name} {entry.get('status')}: {entry.get('error') or 'no error recorded'}")
+    return final, verdicts, notes + failed_analyses(home, plain)
+
+
+def measure_etd(home: Home, etd: str | None) -> tuple[rules.Verdict, list[str]]:
+    """(verdict of claim 4, notes)."""
+    if etd is None:
+        return unfinished("ETD"), []
     with store.connect(home, etd) as conn:
         by_mode, n_clean, n_noisy = store.etd_rows(conn)
-        verdicts.append(judge(rules.judge_etd, by_mode, n_clean, n_noisy))
-    return final, verdicts, notes
+    return judge(rules.judge_etd, by_mode, n_clean, n_noisy), failed_analyses(home, etd)
 
 
 # --------------------------------------------------------------------------- output
@@ -196,11 +209,15 @@ def markdown(results: list[dict]) -> str:
         if "skipped" in r:
             out.append(f"| {r['name']} | {cell(r['label'])} | not run: {cell(r['skipped'])} | | | |")
             continue
-        f = r["final"]
-        memorized = "yes" if (f["noisy_train_acc"] or 0) >= rules.MEMORIZED else f"no: did not memorize (noisy-train acc {rules.fmt(f['noisy_train_acc'])})"
         wall = "; ".join(f"{role}: " + ", ".join(f"{k} {v:.0f}s" for k, v in secs.items()) for role, secs in r["seconds"].items())
+        ids = ", ".join(f"{role} `{r[key]}`" if r[key] else f"{role} not finished" for role, key in (("plain", "plain"), ("ETD", "etd")))
+        f = r["final"]
+        if not f:
+            out.append(f"| {r['name']} | {cell(r['label'])} | plain run not finished | | {ids} | {cell(wall)} |")
+            continue
+        memorized = "yes" if (f["noisy_train_acc"] or 0) >= rules.MEMORIZED else f"no: did not memorize (noisy-train acc {rules.fmt(f['noisy_train_acc'])})"
         out.append(f"| {r['name']} | {cell(r['label'])} | {rules.fmt(f['clean_train_acc'])} / {rules.fmt(f['noisy_train_acc'])} / {rules.fmt(f['test_acc'])} "
-                   f"| {memorized} | plain `{r['plain']}`, ETD `{r['etd']}` | {cell(wall)} |")
+                   f"| {memorized} | {ids} | {cell(wall)} |")
     out += ["", "| setting | claim | paper (CIFAR-10, ResNet-9) | measured | verdict |", "|---|---|---|---|---|"]
     for r in results:
         if "skipped" in r:
@@ -249,19 +266,23 @@ def main() -> int:
                 run_id = obtain(home, host, configs[args.role == "ETD"], args.role, args.reanalyze)
                 print_phases(home, run_id, args.role)
                 continue
-            plain = obtain(home, host, configs[0], "plain", args.reanalyze, not args.no_train)
-            etd = obtain(home, host, configs[1], "ETD", args.reanalyze, not args.no_train)
+            runs = {}
+            for role, config in (("plain", configs[0]), ("ETD", configs[1])):
+                try:
+                    runs[role] = obtain(home, host, config, role, args.reanalyze, not args.no_train)
+                except NotTrained as exc:
+                    print(f"  {exc}", flush=True)
+                    runs[role] = None
         except MemscopeError as exc:
             print(f"  failed: {exc.message}", flush=True)
             results.append({"name": setting.name, "label": setting.label, "skipped": f"run failed: {exc.message}"})
             continue
-        except NotTrained as exc:
-            print(f"  skipped: {exc}", flush=True)
-            results.append({"name": setting.name, "label": setting.label, "skipped": "runs not finished yet"})
-            continue
-        seconds = {"plain": print_phases(home, plain, "plain"), "ETD": print_phases(home, etd, "ETD")}
+        plain, etd = runs["plain"], runs["ETD"]
+        seconds = {role: print_phases(home, run_id, role) for role, run_id in runs.items() if run_id}
         started = time.perf_counter()
-        final, verdicts, notes = measure(home, plain, etd)
+        final, verdicts, notes = measure_plain(home, plain)
+        etd_verdict, etd_notes = measure_etd(home, etd)
+        verdicts, notes = [*verdicts, etd_verdict], notes + etd_notes
         print(f"  measuring: {time.perf_counter() - started:.1f}s", flush=True)
         results.append({"name": setting.name, "label": setting.label, "plain": plain, "etd": etd, "final": final,
                         "verdicts": verdicts, "notes": notes, "seconds": seconds})
