@@ -59,6 +59,9 @@ class Setting:
     data_files: tuple[str, ...] = ()  # under --data, joined with '+' into data.path
     overrides: tuple[str, ...] = ()
     quick: tuple[str, ...] = field(default=())  # appended with --quick (later overrides win)
+    # The ETD run's layers, pinned so that a run trained under another default is never reused
+    # (empty: the model's default, for models whose default has not changed).
+    etd_layers: tuple[str, ...] = ()
 
 
 SETTINGS = {
@@ -72,10 +75,12 @@ SETTINGS = {
                 overrides=("data.train_subset=4000", "data.test_subset=1000", "train.epochs=40", "train.checkpoint_every=4",
                            "analysis.neuron_flipping.num_noisy=30", "analysis.neuron_flipping.num_clean=30",
                            "analysis.neuron_flipping.reference_batch=64", "analysis.retraining.epochs=6"),
-                quick=("data.train_subset=300", "data.test_subset=100", "train.epochs=2", "train.checkpoint_every=1", *QUICK_FLIPS)),
+                quick=("data.train_subset=300", "data.test_subset=100", "train.epochs=2", "train.checkpoint_every=1", *QUICK_FLIPS),
+                etd_layers=("conv1", "conv2", "res1_b", "conv3", "res2_b", "conv4"),),
         Setting("cifar10", "CIFAR-10 (JPEG q75 copy; seeded random subset), ResNet-9 width 0.25", "sample_configs/cifar10_resnet9_cpu.toml",
                 ("cifar10_jpeg_train_part1.npz", "cifar10_jpeg_train_part2.npz", "cifar10_jpeg_test.npz"),
-                quick=("data.train_subset=300", "data.test_subset=100", "train.epochs=2", "train.checkpoint_every=1", *QUICK_FLIPS)),
+                quick=("data.train_subset=300", "data.test_subset=100", "train.epochs=2", "train.checkpoint_every=1", *QUICK_FLIPS),
+                etd_layers=("conv1", "conv2", "res1_b", "conv3", "res2_b", "conv4"),),
     )
 }
 
@@ -108,7 +113,8 @@ def resolved(setting: Setting, data_dir: Path, quick: bool) -> tuple[RunConfig, 
     config = str(ROOT / setting.config)
     as_list = lambda names: "[" + ", ".join(f'"{n}"' for n in names) + "]"  # noqa: E731
     plain = load_config(config, [*overrides, f"analyses={as_list(PAPER_ANALYSES)}"])
-    etd = load_config(config, [*[o for o in overrides if not o.startswith("analysis.")], "etd.enabled=true", f"analyses={as_list(['etd'])}"])
+    pinned = [f"etd.layers={as_list(setting.etd_layers)}"] if setting.etd_layers else []
+    etd = load_config(config, [*[o for o in overrides if not o.startswith("analysis.")], "etd.enabled=true", *pinned, f"analyses={as_list(['etd'])}"])
     return plain, etd
 
 

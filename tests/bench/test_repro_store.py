@@ -34,3 +34,10 @@ def test_only_the_generated_section_is_replaced():
 def test_a_doc_without_markers_is_refused():
     with pytest.raises(ValueError, match="no table markers"):
         store.replace_table("# Rules only\n", "| a |")
+
+
+def test_execution_only_keys_do_not_stop_a_reuse(home, make_run):
+    trained = load_config(None, ["train.epochs=3", "train.eval_batch_size=1024", "threads=2"])
+    (make_run("20260101-000000-a") / "config.toml").write_text(config_to_toml(trained), encoding="utf-8")
+    assert store.find_finished_run(home, load_config(None, ["train.epochs=3", "train.eval_batch_size=256"])) == "20260101-000000-a"
+    assert store.find_finished_run(home, load_config(None, ["train.epochs=3", "train.batch_size=64"])) is None
