@@ -1,5 +1,5 @@
 """Property: whatever sequence of run, kill -9, resume, concurrent resumes, analyze and damage
-happens to a run, no row is lost or doubled compared with a run that was never interrupted,
+(plugin analyses included) happens to a run, no row is lost or doubled compared with a run that was never interrupted,
 and ``memscope runs check`` flags every damaged or foreign part it is given.
 
 Hypothesis draws the sequences. Each writer is a forked child of this process running the
@@ -35,6 +35,7 @@ from memscope.cli.app import app
 from .conftest import fork_cli, read_info, run_ids, table_rows, tiny_toml, wait_child
 
 EPOCHS = 4
+PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
 CONFIG = tiny_toml(name="prop", epochs=EPOCHS, batch_size=64, dataset="digits", analyses=("rewinding",))
 TABLES = ("examples", "layers", "epochs", "example_epochs", "layer_rewinds")
 
@@ -111,6 +112,7 @@ STEP = st.one_of(
     st.tuples(st.just("resume")),
     st.tuples(st.just("concurrent"), st.integers(2, 4)),
     st.tuples(st.just("analyze")),
+    st.tuples(st.just("plugin_analyze")),
     st.tuples(st.just("damage"), st.sampled_from(["truncate_examples", "garbage_layers", "foreign_epochs", "copy_folder"])),
 )
 
@@ -118,6 +120,7 @@ STEP = st.one_of(
 @pytest.mark.slow
 @settings(max_examples=6, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @example(first_kill=2, steps=[("damage", "foreign_epochs"), ("concurrent", 3), ("damage", "garbage_layers"), ("kill_after", 0.3)])
+@example(first_kill=None, steps=[("plugin_analyze",), ("kill_at_part", "layer_rewinds", 1), ("resume",)])
 @given(first_kill=st.one_of(st.none(), st.integers(1, EPOCHS)), steps=st.lists(STEP, min_size=1, max_size=5))
 def test_no_row_lost_or_doubled_whatever_happens(reference, first_kill, steps):
     root = Path(tempfile.mkdtemp(prefix="memscope-prop-"))
@@ -158,6 +161,14 @@ def _play(root: Path, reference, first_kill, steps) -> None:
             trained = read_info(run_dir).get("epoch") == EPOCHS
             result = cli(home, "analyze", run_id, "-a", "rewinding", "-q")
             assert result.exit_code == (0 if trained else 2), result.output  # a half-trained run is refused
+        elif kind == "plugin_analyze":  # a third-party analysis writes its own tables, never a core one
+            trained = read_info(run_dir).get("epoch") == EPOCHS
+            config_before = (run_dir / "config.toml").read_bytes()
+            result = CliRunner().invoke(app, ["--plugins-dir", str(PLUGINS), "--home", str(home), "analyze", run_id, "-a", "forgetting_events", "-q"])
+            assert result.exit_code == (0 if trained else 2), result.output
+            assert (run_dir / "config.toml").read_bytes() == config_before  # a later resume needs no plugin
+            if trained:
+                assert any((run_dir / "forgetting_events_examples").glob("part-*.parquet"))
         elif kind == "damage" and not pending:
             path = damage(home, run_dir, step[1])
             if path is None:
