@@ -22,7 +22,9 @@ Part 3 (concurrent resumes): a run is killed (MEMSCOPE_FAULT, at a random part o
 example_epochs), then several `memscope run --resume` processes start at the same moment.
 The run directory's writer lock must let exactly one of them train (the others exit 2,
 "still running"; one started after the winner finished finds nothing to do and exits 0),
-no epoch may be written twice, and the finished run must equal the reference bit for bit.
+no epoch may be written twice, and the finished run must equal the reference bit for bit. A
+plugin analysis (forgetting_events) starts in the same moment: it is refused or writes its
+own tables only, and never changes the run's config.toml.
 
 Prints the numbers and one JSON line; exits 1 on any failure. Uses one CPU thread per run.
 """
@@ -53,6 +55,7 @@ from tests.reliability.test_concurrency import STRESS_PLUGIN, WRITER, tui_reader
 from tests.reliability.test_kill import EPOCHS as TEST_EPOCHS  # noqa: E402
 from tests.reliability.test_kill import KILL_CONFIG, assert_killed_state, assert_same_final_state  # noqa: E402
 
+EXAMPLE_PLUGINS = Path(__file__).resolve().parents[1] / "plugins"  # forgetting_events: a plugin analysis
 EPOCHS = 60  # more than the CI test: most random moments fall inside training
 
 FAULT_TABLES = ("examples", "layers", "epochs", "example_epochs", "layer_rewinds", "layer_retrains")
@@ -202,7 +205,7 @@ def soak_concurrent_resumes(base: Path, rounds: int, resumers: int, rng: random.
     ref_dir = base / "race-ref" / "runs" / ref.stdout.strip()
     home = base / "race"
     stats = {"rounds": 0, "resumes": 0, "trained": 0, "refused": 0, "other_exits": [], "doubled_epochs": 0,
-             "identical": 0, "failures": []}
+             "identical": 0, "plugin_analyses": 0, "failures": []}
     for _ in range(rounds):
         before = set(run_ids(home))
         fault = f"kill_after_tmp_write:example_epochs:{rng.randint(1, RACE_EPOCHS // 2)}"
@@ -211,8 +214,18 @@ def soak_concurrent_resumes(base: Path, rounds: int, resumers: int, rng: random.
         if killed.returncode != -signal.SIGKILL:
             stats["failures"].append(f"the run to resume was not killed (exit {killed.returncode})")
             continue
+        config_before = (home / "runs" / run_id / "config.toml").read_bytes()
         procs = [start(home, "run", "-q", "--resume", run_id, cwd=cwd, PYTHONFAULTHANDLER="1") for _ in range(resumers)]
+        # a plugin analysis started in the same moment: refused while a resume holds the lock or
+        # training is unfinished (exit 2), else it writes its own tables only (exit 0)
+        plugin = start(home, "--plugins-dir", str(EXAMPLE_PLUGINS), "analyze", run_id, "-a", "forgetting_events", "-q", cwd=cwd)
         results = [_finish(p, 900) for p in procs]
+        plugin_code, plugin_err = _finish(plugin, 900)
+        stats["plugin_analyses"] += 1
+        if plugin_code not in (0, 2):
+            stats["failures"].append(f"the plugin analysis exited {plugin_code}: {plugin_err.strip()[-300:]}")
+        if (home / "runs" / run_id / "config.toml").read_bytes() != config_before:
+            stats["failures"].append("the plugin analysis changed the run's config.toml")
         codes = [code for code, _ in results]
         stats["rounds"] += 1
         stats["resumes"] += len(codes)
@@ -344,6 +357,7 @@ def main() -> int:
     if races:
         print(f"  concurrent resumes: {races['rounds']} rounds of {args.resumers} resumes started at once: "
               f"{races['trained']} exited 0 (one trained per round), {races['refused']} refused ('still running'), "
+              f"plus {races['plugin_analyses']} plugin analyses, "
               f"epochs written twice: {races['doubled_epochs']}, finished runs identical to the reference: "
               f"{races['identical']}/{races['rounds']}")
         for failure in races["failures"]:
