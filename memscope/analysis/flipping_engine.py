@@ -242,7 +242,25 @@ def objective(avg_logits: Tensor, labels: Tensor, weights: Tensor | None = None)
     return (loss * weights).sum(1)
 
 
-class UnitMasks:
+class SiteHooks:
+    """A forward hook on every site for the life of a ``with`` block; ``clear`` (each
+    subclass's) drops the per-pass state when the block ends."""
+
+    sites: list
+
+    def __enter__(self):
+        for i, site in enumerate(self.sites):
+            self._handles.append(site.module.register_forward_hook(self._hook(i)))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+        self.clear()
+
+
+class UnitMasks(SiteHooks):
     """Forward hooks that zero each target's chosen units, and read the units' scores.
 
     Set ``masks`` (through ``set``) before a forward of ``T`` targets' examples laid out
@@ -265,17 +283,6 @@ class UnitMasks:
         self._copy: list[bool] = [False] * len(self.sites)
         self._outputs: list[tuple[Tensor, int] | None] = [None] * len(self.sites)
         self._handles: list = []
-
-    def __enter__(self) -> UnitMasks:
-        for i, site in enumerate(self.sites):
-            self._handles.append(site.module.register_forward_hook(self._hook(i)))
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
-        self.clear()
 
     def clear(self) -> None:
         self.masks = None

@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from memscope.analysis.flipping_engine import Edit
+from memscope.analysis.flipping_engine import Edit, SiteHooks
 from memscope.models.base import LayerGroup
 from memscope.models.groups import owned_parameters
 
@@ -175,7 +175,7 @@ class _Tracked:
     extra_version: int = 0
 
 
-class ParamMasks:
+class ParamMasks(SiteHooks):
     """Forward hooks that apply each target's zeroed parameters, and read the candidates' scores.
 
     The same interface as ``flipping_engine.UnitMasks``: ``set`` a ``(T, U)`` bool tensor of
@@ -195,17 +195,6 @@ class ParamMasks:
         self.track = False
         self.targets = 0
         self._handles: list = []
-
-    def __enter__(self) -> ParamMasks:
-        for i, site in enumerate(self.sites):
-            self._handles.append(site.module.register_forward_hook(self._hook(i)))
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
-        self.clear()
 
     def clear(self) -> None:
         self.keep = None
