@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 from typing import Any
 
 from rich.text import Text
@@ -14,6 +15,8 @@ def cell(value: Any) -> Any:
         return Text("NULL", style="dim")
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, Decimal):  # DuckDB's DECIMAL (e.g. round() of one): shown like any fraction
+        value = float(value)
     if isinstance(value, float):
         if math.isnan(value):
             text = "nan"
