@@ -63,6 +63,7 @@ Views
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from datetime import datetime, timezone
@@ -456,7 +457,8 @@ def install_live_status(conn: "duckdb.DuckDBPyConnection") -> None:
     import duckdb
 
     ((database,),) = conn.execute("SELECT current_database()").fetchall()
-    try:
+    # connections to one catalog file in one process share one instance: maybe defined already
+    with contextlib.suppress(duckdb.CatalogException):
         conn.create_function(
             "memscope_run_status",
             _live_status,
@@ -465,8 +467,6 @@ def install_live_status(conn: "duckdb.DuckDBPyConnection") -> None:
             null_handling="special",
             side_effects=True,  # liveness changes between calls: never cached
         )
-    except duckdb.CatalogException:
-        pass  # connections to one catalog file in one process share one instance: defined already
     conn.execute(
         "CREATE OR REPLACE TEMP VIEW runs AS SELECT * REPLACE ("
         "memscope_run_status(run_dir, recorded_status, status, pid, hostname) AS status) "

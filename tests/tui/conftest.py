@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import inspect
 import os
@@ -126,15 +127,22 @@ async def settle(pilot, rounds: int = 3, max_rounds: int = 50) -> None:
         busy = [w for w in pilot.app.workers if not w.is_finished]
         if busy:
             quiet = 0
-            try:
+            # a superseded exclusive worker, or one whose error the app reported, is done too
+            with contextlib.suppress(WorkerCancelled, WorkerFailed):
                 await pilot.app.workers.wait_for_complete()
-            except (WorkerCancelled, WorkerFailed):
-                pass  # a superseded exclusive worker, or one whose error the app reported
             continue
         quiet += 1
         if quiet >= rounds:
             break
     await pilot.pause()
+
+
+async def open_mode(pilot, mode: str, run_id: str) -> None:
+    """Select ``run_id`` and show section ``mode``, each time waiting for the app to be idle."""
+    await settle(pilot)
+    pilot.app.run_id = run_id
+    await pilot.app.switch_mode(mode)
+    await settle(pilot)
 
 
 async def wait_for(pilot, predicate, timeout: float = 10.0, step: float = 0.1) -> bool:

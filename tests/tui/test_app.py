@@ -14,7 +14,7 @@ from memscope.tui.screens.dialogs import ConfirmScreen
 from memscope.tui.screens.example_detail import ExampleDetailScreen
 from memscope.tui.screens.help import HelpScreen
 from memscope.tui.widgets.mode_bar import SECTIONS
-from tests.tui.conftest import settle, wait_for
+from tests.tui.conftest import open_mode, settle, wait_for
 from tests.tui.fixture_home import RUN_A, RUN_B, RUN_C, RUN_D
 
 SIZE = (100, 30)
@@ -218,10 +218,7 @@ async def test_sql_cancel_long_query(make_app):
 async def test_examples_and_example_detail(make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        app.run_id = RUN_A
-        await app.switch_mode("examples")
-        await settle(pilot)
+        await open_mode(pilot, "examples", RUN_A)
         screen = app.screen
         table = screen.query_one("#examples-table", DataTable)
         assert table.row_count == 100
@@ -250,10 +247,7 @@ async def test_examples_and_example_detail(make_app):
 async def test_examples_bad_where_is_shown_not_raised(make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        app.run_id = RUN_A
-        await app.switch_mode("examples")
-        await settle(pilot)
+        await open_mode(pilot, "examples", RUN_A)
         await pilot.press("slash", *"nonsense > 1", "enter")
         await settle(pilot)
         error = app.screen.query_one("#examples-error", Static)
@@ -265,10 +259,7 @@ async def test_examples_bad_where_is_shown_not_raised(make_app):
 async def test_layers_panels_and_empty_messages(make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        app.run_id = RUN_A
-        await app.switch_mode("layers")
-        await settle(pilot)
+        await open_mode(pilot, "layers", RUN_A)
         screen = app.screen
         for panel in ("gradients", "rewinding", "retraining", "flips"):
             assert not screen.query_one(f"#{panel}-empty").display, panel
@@ -448,10 +439,7 @@ async def test_a_bad_where_is_not_run_again_elsewhere(make_app, monkeypatch):
     """A rejected where is dropped: choosing another run from Runs does not re-run it or toast."""
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        app.run_id = RUN_A
-        await app.switch_mode("examples")
-        await settle(pilot)
+        await open_mode(pilot, "examples", RUN_A)
         examples = app.screen
         await pilot.press("slash", *"nonsense > 1", "enter")
         await settle(pilot)

@@ -9,7 +9,7 @@ from textual.widgets import DataTable, Input, Log, Select, Static, TabbedContent
 from memscope.tui.keys import ESCAPE_DIGIT_SEQUENCES, key_names, read_escape_digit_as_alt
 from memscope.tui.screens.example_detail import ExampleDetailScreen
 from memscope.tui.screens.help import HelpScreen
-from tests.tui.conftest import settle
+from tests.tui.conftest import open_mode, settle
 from tests.tui.fixture_home import RUN_A, RUN_B
 
 SIZE = (100, 30)
@@ -90,10 +90,7 @@ async def test_ctrl_a_selects_all_the_sql(make_app):
 async def test_enter_after_f_on_examples_opens_the_example(make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        app.run_id = RUN_A
-        await app.switch_mode("examples")
-        await settle(pilot)
+        await open_mode(pilot, "examples", RUN_A)
         await pilot.press("f")
         await settle(pilot)
         assert app.screen.filter_name != "all"
@@ -112,10 +109,7 @@ def test_key_names_are_readable():
 async def test_f1_shows_readable_key_names(make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        app.run_id = RUN_A
-        await app.switch_mode("examples")
-        await settle(pilot)
+        await open_mode(pilot, "examples", RUN_A)
         await pilot.press("f1")
         await settle(pilot, 1)
         assert isinstance(app.screen, HelpScreen)
@@ -130,10 +124,7 @@ async def test_f1_shows_readable_key_names(make_app):
 async def test_run_detail_tabs_have_keys(make_app, key, tab):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        app.run_id = RUN_A
-        await app.switch_mode("detail")
-        await settle(pilot)
+        await open_mode(pilot, "detail", RUN_A)
         tabs = app.screen.query_one("#detail-tabs", TabbedContent)
         if tab == "tab-log":
             tabs.active = "tab-config"
@@ -146,10 +137,7 @@ async def test_the_log_shows_its_last_lines(make_app, home):
     (home.run_dir(RUN_A) / "run.log").write_text("".join(f"epoch {i}/200\n" for i in range(1, 201)))
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        app.run_id = RUN_A
-        await app.switch_mode("detail")
-        await settle(pilot)
+        await open_mode(pilot, "detail", RUN_A)
         log = app.screen.query_one("#detail-log", Log)
         assert log.line_count >= 200 and log.max_scroll_y > 0
         assert log.scroll_y == log.max_scroll_y

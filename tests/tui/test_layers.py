@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from textual.widgets import DataTable, Label
 
-from tests.tui.conftest import settle
+from tests.tui.conftest import open_mode
 from tests.tui.fixture_home import RUN_A
 
 SIZE = (120, 40)
@@ -14,10 +14,7 @@ SIZE = (120, 40)
 async def test_gradients_by_five_epoch_window_and_flips_over_counted_targets(make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        app.run_id = RUN_A
-        await app.switch_mode("layers")
-        await settle(pilot)
+        await open_mode(pilot, "layers", RUN_A)
         screen = app.screen
         # the fixture trains 6 epochs: windows 1-5 and 6, every layer, cosine / norm ratio
         table = screen.query_one("#gradients-windows", DataTable)

@@ -8,7 +8,7 @@ from textual.widgets import DataTable, Label
 
 from memscope.format import MISSING
 from memscope.tui.screens.examples import example_cell
-from tests.tui.conftest import settle
+from tests.tui.conftest import open_mode, settle
 from tests.tui.fixture_home import RUN_A
 
 
@@ -22,10 +22,7 @@ def test_example_cells():
 async def test_untargeted_rows_show_a_dash_not_null(make_app):
     app = make_app()
     async with app.run_test(size=(120, 36)) as pilot:
-        await settle(pilot)
-        app.run_id = RUN_A
-        await app.switch_mode("examples")
-        await settle(pilot)
+        await open_mode(pilot, "examples", RUN_A)
         table = app.screen.query_one("#examples-table", DataTable)
         column = [str(table.get_row_at(i)[list(table.columns).index("neurons_to_flip")]) for i in range(table.row_count)]
         assert MISSING in column and "NULL" not in column
@@ -35,10 +32,7 @@ async def test_untargeted_rows_show_a_dash_not_null(make_app):
 async def test_run_detail_facts_use_three_decimals(make_app):
     app = make_app()
     async with app.run_test(size=(120, 36)) as pilot:
-        await settle(pilot)
-        app.run_id = RUN_A
-        await app.switch_mode("detail")
-        await settle(pilot)
+        await open_mode(pilot, "detail", RUN_A)
         facts = str(app.screen.query_one("#detail-facts", Label).render())
         numbers = re.findall(r"(?:clean|test) (\d\.\d+)", facts)
         assert numbers and all(len(n.split(".")[1]) == 3 for n in numbers), facts
@@ -47,10 +41,7 @@ async def test_run_detail_facts_use_three_decimals(make_app):
 async def test_etd_table_accuracies_have_three_decimals(make_app):
     app = make_app()
     async with app.run_test(size=(120, 36)) as pilot:
-        await settle(pilot)
-        app.run_id = RUN_A
-        await app.switch_mode("layers")
-        await settle(pilot)
+        await open_mode(pilot, "layers", RUN_A)
         await pilot.press("d")
         await settle(pilot, 1)
         table = app.screen.query_one("#etd-table", DataTable)
