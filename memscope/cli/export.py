@@ -193,7 +193,7 @@ def export(
     import duckdb
 
     from memscope.cli.common import get_home, get_host
-    from memscope.store.query import open_connection
+    from memscope.store.connection import open_connection
 
     fmt_name = _pick_format(to, fmt)
     if fmt_name == "duckdb":

@@ -309,7 +309,9 @@ def query(
         _refuse_output_in_home(output, resolved.root)
     host = get_host(plugins_dir, home=resolved.root)
 
-    from memscope.store.query import execute, open_connection
+    from memscope.store.query import execute
+
+    from memscope.store.connection import open_connection
 
     conn = open_connection(resolved, host)
     try:

@@ -2,7 +2,7 @@
 
 The report reads only the run it describes: an in-memory DuckDB database gets one view per
 table over ``<home>/runs/<id>/<table>/*.parquet`` (that run's parts, not every run's), is
-locked down like every memscope connection (``memscope.store.query.lock_down``: files
+locked down like every memscope connection (``memscope.store.connection.runs_connection``: files
 outside the home cannot be read), and each statement goes through the read-only query
 core (``memscope.store.query.execute``). A report of one run therefore costs the same
 however many runs the home holds, and a damaged part of another run cannot break it.
@@ -109,31 +109,9 @@ class RunData:
         return self._conn
 
     def _connect(self):
-        import duckdb
+        from memscope.store.connection import runs_connection
 
-        from memscope.store.catalog import sql_identifier, sql_string
-        from memscope.store.query import lock_down, resource_config
-
-        conn = duckdb.connect(
-            ":memory:",
-            config={
-                "autoinstall_known_extensions": False,
-                "autoload_known_extensions": False,
-                "python_enable_replacements": False,
-                **resource_config(),  # the query connections' memory limit and per-user spill folder
-            },
-        )
-        try:
-            for table, parts in self.tables.items():
-                files = ", ".join(sql_string(p.as_posix()) for p in parts)
-                conn.execute(
-                    f"CREATE VIEW {sql_identifier(table)} AS SELECT * FROM read_parquet([{files}], union_by_name = true)"
-                )
-            lock_down(conn, self.home)
-        except duckdb.Error as exc:
-            conn.close()
-            raise StoreError(f"cannot read the results of run {self.run_id}: {exc}") from None
-        return conn
+        return runs_connection(self.home, [self.run_dir], list(self.tables), empty_views=False)
 
     def rows(self, sql: str) -> list[dict[str, Any]]:
         """Run a read-only statement over this run's tables; rows as dicts."""

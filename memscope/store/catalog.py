@@ -19,7 +19,7 @@ holding it open would block that writer. memscope avoids the lock entirely:
   DuckDB's one-writer lock, because the only read-write connection is to a private temp
   file nobody else knows about.
 - Two processes refreshing at once each write their own temp file; the last rename wins.
-  If the winner saw an older table set, the next :func:`memscope.store.query.open_connection`
+  If the winner saw an older table set, the next :func:`memscope.store.connection.open_connection`
   notices the mismatch and refreshes again, so the catalog heals itself.
 
 Paths

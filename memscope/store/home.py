@@ -157,7 +157,7 @@ class Home:
         """Rebuild the catalog; a bad part elsewhere in the home must not stop a run or a
         repair (readers rebuild a stale catalog, and name the bad part, themselves)."""
         from memscope.store.catalog import refresh_catalog
-        from memscope.store.query import bad_part_error
+        from memscope.store.connection import bad_part_error
 
         try:
             refresh_catalog(self)

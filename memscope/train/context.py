@@ -100,19 +100,11 @@ class RunContext:
 
     def read_sql(self, sql: str):
         """Run read-only SQL over this run's tables (each table name is a view); returns Arrow."""
-        import duckdb
+        from memscope.store.connection import arrow_of, runs_connection
 
-        conn = duckdb.connect()
+        conn = runs_connection(self.home, [self.run_dir])
         try:
-            for table in self.home.table_names():
-                folder = self.run_dir / table
-                parts = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
-                source = parts or [self.home.schema_dir / table / "part-schema.parquet"]
-                files = ", ".join(f"'{p}'" for p in source)
-                conn.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet([{files}], union_by_name=true)")
-            relation = conn.sql(sql)
-            fetch = getattr(relation, "to_arrow_table", None) or relation.arrow  # duckdb 2 / 1.x
-            return fetch()
+            return arrow_of(conn.sql(sql))
         finally:
             conn.close()
 

@@ -823,7 +823,7 @@ def test_parts_written_before_the_module_column_still_query(tmp_path):
     import pyarrow as pa
 
     from memscope.store.home import write_parquet_atomic
-    from memscope.store.query import open_connection
+    from memscope.store.connection import open_connection
     from memscope.store.schemas import CORE_TABLES
     from memscope.store.writer import RunWriter
 

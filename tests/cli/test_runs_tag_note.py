@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from memscope.cli.app import app
 from memscope.store.lock import RunLock
-from memscope.store.query import open_connection
+from memscope.store.connection import open_connection
 from memscope.store.runinfo import read_run_info
 from memscope.testing import run_tiny
 

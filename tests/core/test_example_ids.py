@@ -38,7 +38,8 @@ def run_home(tmp_path_factory):
 
 
 def query(home, sql: str) -> list[dict]:
-    from memscope.store.query import execute, open_connection
+    from memscope.store.query import execute
+    from memscope.store.connection import open_connection
 
     conn = open_connection(home)
     try:

@@ -16,7 +16,8 @@ from memscope.store.catalog import (
     refresh_catalog,
 )
 from memscope.store.home import Home
-from memscope.store.query import execute, open_connection
+from memscope.store.query import execute
+from memscope.store.connection import open_connection
 from memscope.store.runinfo import write_run_info
 from memscope.store.schemas import CORE_TABLES
 

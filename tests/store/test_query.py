@@ -10,13 +10,8 @@ import duckdb
 import pytest
 
 from memscope.errors import ExitCode, QueryError
-from memscope.store.query import (
-    QueryHandle,
-    execute,
-    is_read_only_statement,
-    open_connection,
-    read_only_statements,
-)
+from memscope.store.query import QueryHandle, execute, is_read_only_statement, read_only_statements
+from memscope.store.connection import open_connection
 
 READS = [
     "SELECT 1",
