@@ -69,7 +69,7 @@ class TrainConfig:
 @dataclass(frozen=True)
 class EtdConfig:
     enabled: bool = False  # train with example-tied dropout
-    layers: tuple[str, ...] = ()  # layer groups whose outputs are masked; empty = the model's default (etd_masks.default_etd_groups)
+    layers: tuple[str, ...] = ()  # layer groups whose outputs are masked; empty = the model's default (example_tied_dropout.default_etd_groups)
     p_gen: float = 0.4  # share of channels that are always on (generalization channels)
     p_mem: float = 0.1  # probability each memorization channel is kept for an example
     dropped_scale: float = 0.0  # scale of generalization channels when dropped; 0 = (p_gen+p_mem)/p_gen

@@ -1,7 +1,7 @@
 """Example-tied dropout evaluation (Maini et al. section 5), after training.
 
 The run trains with example-tied dropout (``[etd] enabled = true``: the masks live in
-``memscope.train.etd_masks``). This analysis evaluates the final model twice:
+``memscope.models.example_tied_dropout``). This analysis evaluates the final model twice:
 
 - ``example``: each training example with its own training mask (its memorization channels
   as during training; test examples, which have no mask, in ``kept`` mode): the paper's
@@ -24,7 +24,7 @@ Example-tied dropout and the localization analyses do not mix: a run trained wit
 refuses rewinding, retraining and neuron flipping (``memscope.config.LOCALIZING_ANALYSES``,
 a config error naming the fix: a separate run without ``[etd]``), because those would read
 the kept-mode network, where the memorization the masks carry is averaged away. The masked
-layers default per model as in the authors' code (``etd_masks.default_etd_groups``).
+layers default per model as in the authors' code (``memscope.models.example_tied_dropout.default_etd_groups``).
 
 Torch is imported inside methods so that listing plugins stays torch-free.
 """
@@ -66,7 +66,7 @@ class ExampleTiedDropout(Analysis):
     def run(self, ctx: Any) -> None:
         import numpy as np
 
-        from memscope.train.evaluate import accuracies, logit_margins, predict
+        from memscope.models.evaluation import accuracies, logit_margins, predict
 
         etd, data = ctx.etd, ctx.data
         batch, autocast = ctx.config.train.eval_batch_size, ctx.autocast()

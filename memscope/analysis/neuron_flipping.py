@@ -189,7 +189,7 @@ class NeuronFlipping(Analysis):
 
     def run(self, ctx: Any) -> None:
         from memscope.analysis.flipping_engine import FlipEngine, FlipSettings
-        from memscope.train.etd_masks import kept_mode
+        from memscope.models.example_tied_dropout import kept_mode
 
         o = self.options
         data, prepared = ctx.data, ctx.prepared

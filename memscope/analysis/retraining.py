@@ -103,7 +103,7 @@ class LayerRetraining(Analysis):
         model.load_state_dict(ctx.model.state_dict())
         etd = None
         if getattr(ctx, "etd", None) is not None:
-            from memscope.train.etd_masks import ExampleTiedDropout
+            from memscope.models.example_tied_dropout import ExampleTiedDropout
 
             src = ctx.etd
             etd = ExampleTiedDropout(model, src.groups, src.seed, src.p_gen, src.p_mem, src.dropped_scale)
@@ -143,8 +143,8 @@ class LayerRetraining(Analysis):
         import torch.nn.functional as F
 
         from memscope.models.groups import group_parameters, load_group_state
-        from memscope.train.etd_masks import kept_mode
-        from memscope.train.trainer import augment_batch
+        from memscope.models.example_tied_dropout import kept_mode
+        from memscope.data.augmentation import augment_batch
 
         opts = self.options
         own = group_parameters(model, group)

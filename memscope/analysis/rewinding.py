@@ -112,7 +112,7 @@ class LayerRewinding(Analysis):
         import torch
 
         from memscope.models.groups import group_parameters, load_group_state
-        from memscope.train.etd_masks import kept_mode
+        from memscope.models.example_tied_dropout import kept_mode
 
         model = ctx.model
         groups = selected_groups(ctx, self.options.layers)

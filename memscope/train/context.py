@@ -16,7 +16,7 @@ from memscope.seeding import numpy_stream, stream_seed
 from memscope.store.home import Home
 from memscope.store.writer import RunWriter
 from memscope.train import checkpoints
-from memscope.train.evaluate import autocast_for, split_accuracies
+from memscope.models.evaluation import autocast_for, split_accuracies
 from memscope.train.prepare import DeviceData, PreparedData
 
 

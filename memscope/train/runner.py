@@ -37,8 +37,8 @@ from memscope.store.writer import RunWriter
 from memscope.train import checkpoints
 from memscope.train.context import RunContext
 from memscope.models.groups import count_parameters
-from memscope.train.etd_masks import kept_mode
-from memscope.train.evaluate import test_loss_acc
+from memscope.models.example_tied_dropout import kept_mode
+from memscope.models.evaluation import test_loss_acc
 from memscope.train.prepare import DeviceData, PreparedData, pick_device, prepare, to_device
 from memscope.train.progress import Progress
 from memscope.train.resume_parts import STATIC_TABLES, PartsReport, UnrecoverableParts, finished_epochs_whole, tidy_parts
@@ -202,7 +202,7 @@ class Run:
             raise ConfigError(f"model '{config.model.name}' does not declare layer_groups(); see docs/plugins.md") from None
         self.etd = None
         if config.etd.enabled:
-            from memscope.train.etd_masks import ExampleTiedDropout, default_etd_groups
+            from memscope.models.example_tied_dropout import ExampleTiedDropout, default_etd_groups
 
             names = {g.name: g for g in self.groups}
             missing = [n for n in config.etd.layers if n not in names]

@@ -19,8 +19,8 @@ from memscope.errors import ConfigError
 from memscope.models.base import LayerGroup
 from memscope.plugins import PluginHost
 from memscope.store.home import Home
-from memscope.train import etd_masks
-from memscope.train.etd_masks import ExampleTiedDropout, default_etd_groups, keep_uniforms
+from memscope.models import example_tied_dropout as etd_masks
+from memscope.models.example_tied_dropout import ExampleTiedDropout, default_etd_groups, keep_uniforms
 from memscope.train.runner import Run
 
 
