@@ -3,8 +3,7 @@
 Discovery order: the built-in plugins (``memscope.builtin.BUILTIN_PLUGINS``), then the
 ``memscope`` entry points of installed packages, then ``*.py`` files in one plugins
 directory, first match wins: ``--plugins-dir``, ``MEMSCOPE_PLUGINS_DIR``, ``<home>/plugins``
-when it exists. The folder a command starts in is never searched: a read-only command must
-not run code that happens to lie in ``./plugins`` (the user opts in by naming the folder).
+when it exists (:mod:`memscope.plugin_dirs`; never the folder a command starts in).
 
 Environment switches (datasette style):
 
@@ -38,6 +37,7 @@ import pluggy
 
 from memscope import hookspecs
 from memscope.errors import MemscopeError
+from memscope.plugin_dirs import default_plugins_dir
 from memscope.registry import Registries, Registry
 
 ENTRY_POINT_GROUP = "memscope"
@@ -87,20 +87,6 @@ def import_timeout() -> float:
     if not 0 < seconds <= 3600:
         raise MemscopeError(f"MEMSCOPE_PLUGIN_TIMEOUT={text!r} must be a number of seconds in (0, 3600]")
     return seconds
-
-
-def default_plugins_dir(home: str | Path | None = None) -> Path | None:
-    """``MEMSCOPE_PLUGINS_DIR``, else ``<home>/plugins`` when it exists (the default home when
-    ``home`` is None). Never the current folder: see the module docstring."""
-    env = os.environ.get("MEMSCOPE_PLUGINS_DIR")
-    if env:
-        return Path(env)
-    if home is None:
-        from memscope.store.home import default_home
-
-        home = default_home()
-    trusted = Path(home) / "plugins"
-    return trusted if trusted.is_dir() else None
 
 
 @contextlib.contextmanager

@@ -53,7 +53,7 @@ def _echo(progress=None):
 def _sweep_progress():
     """The sweep's overall bar (runs ended of all, ETA) on a terminal; in a log, a line each
     time a run ends (the driver reports 0 ended at the start: the ETA counts from there)."""
-    from memscope.train.progress import Progress  # torch-free
+    from memscope.progress import Progress  # torch-free
 
     return Progress(0, every_s=0.0)
 
@@ -112,6 +112,7 @@ def sweep_command(
 
 @common.handle_errors
 def _sweep(ctx, config, grid, grid_file, overrides, executor, workers, retries, ray_address, cpus_per_run, gpus_per_run, detach, home, plugins_dir) -> None:
+    from memscope.plugin_dirs import resolve_plugins_dir
     from memscope.sweep import driver
     from memscope.sweep.executors import RAY_HINT, probe_ray_address, ray_available
     from memscope.sweep.grid import build_grid
@@ -126,7 +127,7 @@ def _sweep(ctx, config, grid, grid_file, overrides, executor, workers, retries, 
     if executor == "ray":
         probe_ray_address(ray_address or os.environ.get("RAY_ADDRESS"))
     store = _home(ctx, home)
-    plugins = driver.resolve_plugins_dir(plugins_dir or _root_param(ctx, "plugins_dir"), home=store.root)
+    plugins = resolve_plugins_dir(plugins_dir or _root_param(ctx, "plugins_dir"), home=store.root)
     host = common.get_host(plugins, home=store.root)
     for name, error in host.errors():
         common.eprint(f"memscope: warning: plugin {name} failed: {error}")

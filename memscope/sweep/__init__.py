@@ -13,7 +13,8 @@ The torch-free API for other front ends (the TUI)::
     sweep_progress(home, sweep_id)    # ... with each entry's run.json summary merged in
     sweep_curves(home, sweep_id)      # pyarrow.Table: mean/std per cell and epoch
     sweep_report(home, sweep_id)      # rich renderables: the paper's tables and plots
-    launch_sweep(home, "cfg.toml", ["noise.rate=0.1,0.2", "seed=1,2,3"], workers=2)  # detached; -> id
+    launch_sweep(home, "cfg.toml", ["noise.rate=0.1,0.2"], workers=2, host=host)  # detached; -> id
+                                      # (host: memscope.plugins.get_host(...), the caller's)
     cancel_sweep(home, sweep_id)      # SIGTERM the sweep process (and its runs); pending -> cancelled
 
 Nothing here imports torch; DuckDB, pyarrow and rich load only when the report or curves are

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     def echo(message: str) -> None:
         print(f"{datetime.now():%Y-%m-%d %H:%M:%S} sweep {args.sweep_id}: {message}", file=sys.stderr, flush=True)
 
-    from memscope.train.progress import Progress  # torch-free
+    from memscope.progress import Progress  # torch-free
 
     progress = Progress(0, every_s=0.0)  # sweep.log: a line with the ETA each time a run ends
     try:

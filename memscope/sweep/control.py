@@ -1,11 +1,17 @@
 """Start and stop sweeps from any front end (the CLI, the TUI): torch-free, typer-free.
 
-    sweep_id = launch_sweep(home, "cfg.toml", ["noise.rate=0.1,0.2", "seed=1,2,3"], workers=2)
+    from memscope.plugin_dirs import resolve_plugins_dir
+    from memscope.plugins import get_host
+
+    plugins = resolve_plugins_dir(None, home=home.root)
+    host = get_host(plugins, home=home.root)  # the front end loads the plugins, not the sweep
+    sweep_id = launch_sweep(home, "cfg.toml", ["noise.rate=0.1,0.2", "seed=1,2,3"], workers=2, host=host, plugins_dir=plugins)
     cancel_sweep(home, sweep_id)
 
-``launch_sweep`` checks the grid (a ``ConfigError`` names a bad key or value), records the
-sweep and starts its process detached (its own session: closing the terminal or the TUI
-does not stop it).
+``launch_sweep`` checks the grid (a ``ConfigError`` names a bad key or value; ``host`` names
+an unknown dataset, model or analysis), records the sweep and starts its process detached
+(its own session: closing the terminal or the TUI does not stop it). The caller's ``host``
+is the seam that keeps this module torch-free: loading plugins is the front end's business.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import signal
 import socket
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memscope.errors import MemscopeError
 from memscope.store.home import Home
@@ -30,6 +36,9 @@ from memscope.sweep.store import (
     sweep_process_alive,
     write_sweep_json,
 )
+
+if TYPE_CHECKING:
+    from memscope.sweep.driver import NameChecker
 
 
 def launch_sweep(
@@ -46,10 +55,12 @@ def launch_sweep(
     cpus_per_run: float | None = None,
     gpus_per_run: float | None = None,
     plugins_dir: str | Path | None = None,
+    host: NameChecker,
 ) -> str:
-    """Check, record and start a sweep in the background; return its id."""
+    """Check, record and start a sweep in the background; return its id. ``host`` checks the
+    names each cell uses (the plugin host of ``plugins_dir``, which every run will load)."""
     from memscope.errors import ConfigError
-    from memscope.plugins import get_host
+    from memscope.plugin_dirs import resolve_plugins_dir
     from memscope.sweep import driver
     from memscope.sweep.executors import RAY_HINT, probe_ray_address, ray_available
     from memscope.sweep.grid import build_grid
@@ -59,11 +70,11 @@ def launch_sweep(
     axes = build_grid(list(grid), grid_file)
     if executor == "ray":
         probe_ray_address(ray_address or os.environ.get("RAY_ADDRESS"))
-    plugins = driver.resolve_plugins_dir(Path(plugins_dir) if plugins_dir else None, home=home.root)
+    plugins = resolve_plugins_dir(plugins_dir, home=home.root)
     sweep_id = driver.create_sweep(
         home, config=Path(config), axes=axes, overrides=list(overrides), executor=executor, workers=workers,
         retries=retries, ray_address=ray_address, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run,
-        plugins_dir=plugins, host=get_host(plugins, home=home.root),
+        plugins_dir=plugins, host=host,
     )
     driver.spawn_detached(home, sweep_id)
     return sweep_id

@@ -22,7 +22,7 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from memscope.child import python_command
 from memscope.config import load_config, resolve_config_path
@@ -44,6 +44,14 @@ DETACH_START_TIMEOUT = 30.0
 # --------------------------------------------------------------------------- planning
 
 
+class NameChecker(Protocol):
+    """What a sweep needs from the plugin host: refuse a cell whose dataset, noise model, model
+    or analysis is not installed. The front end passes its host (``memscope.plugins.get_host``),
+    so the sweep itself never loads plugins (nor, through them, the engine)."""
+
+    def check_names(self, config: Any, source: str) -> None: ...
+
+
 def tags_override(tags: dict[str, str]) -> str:
     """``tags={"sweep_id" = "...", "noise.rate" = "0.1"}``: one --set for every tag (dotted keys too)."""
     return "tags={" + ", ".join(f"{toml_string(k)} = {toml_string(str(v))}" for k, v in tags.items()) + "}"
@@ -53,7 +61,7 @@ def cell_overrides(entry: dict[str, Any]) -> list[str]:
     return [f"{k}={v}" for k, v in entry["overrides"].items()]
 
 
-def plan(config: Path, axes: list[GridAxis], overrides: list[str], host=None) -> tuple[Any, list[dict[str, Any]]]:
+def plan(config: Path, axes: list[GridAxis], overrides: list[str], host: NameChecker | None = None) -> tuple[Any, list[dict[str, Any]]]:
     """Check every cell (config keys, types, ranges, names); return the base config and entries."""
     base = load_config(config, overrides)
     probe_tags = tags_override({**base.tags, "sweep_id": "x"})
@@ -97,7 +105,7 @@ def create_sweep(
     cpus_per_run: float | None = None,
     gpus_per_run: float | None = None,
     plugins_dir: Path | None = None,
-    host=None,
+    host: NameChecker | None = None,
 ) -> str:
     """Check the grid and record the sweep (every entry pending); return its id."""
     if executor not in EXECUTORS:
@@ -148,17 +156,6 @@ def create_sweep(
     }
     write_sweep_json(folder / SWEEP_JSON, record)
     return sweep_id
-
-
-def resolve_plugins_dir(explicit: Path | None, home: Path | None = None) -> Path | None:
-    """The plugins folder this process uses, made absolute so every run process loads the same
-    (``MEMSCOPE_PLUGINS_DIR`` or ``<home>/plugins`` when none is given)."""
-    if explicit is not None:
-        return Path(explicit).expanduser().absolute()
-    from memscope.plugins import default_plugins_dir
-
-    found = default_plugins_dir(home)
-    return Path(found).absolute() if found is not None else None
 
 
 # --------------------------------------------------------------------------- detaching

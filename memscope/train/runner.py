@@ -40,7 +40,7 @@ from memscope.models.groups import count_parameters
 from memscope.models.example_tied_dropout import kept_mode
 from memscope.models.evaluation import test_loss_acc
 from memscope.train.prepare import DeviceData, PreparedData, pick_device, prepare, to_device
-from memscope.train.progress import Progress
+from memscope.progress import Progress
 from memscope.train.resume_parts import STATIC_TABLES, PartsReport, UnrecoverableParts, finished_epochs_whole, tidy_parts
 from memscope.train.trainer import EpochStats, Trainer
 

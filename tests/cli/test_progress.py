@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from memscope.train.progress import Progress, eta_seconds, format_eta
+from memscope.progress import Progress, eta_seconds, format_eta
 
 METRICS = {"train_loss": 0.5, "clean_train_acc": 0.9, "noisy_train_acc": float("nan"), "test_acc": 0.8}
 
@@ -23,7 +23,7 @@ def test_eta_is_the_rate_so_far_times_what_is_left():
 
 
 def test_a_log_gets_one_line_per_epoch_with_an_eta(monkeypatch):
-    import memscope.train.progress as module
+    import memscope.progress as module
 
     clock = iter([100.0, 110.0, 120.0, 130.0])  # created at 100, one epoch every 10 s
     monkeypatch.setattr(module.time, "perf_counter", lambda: next(clock))
