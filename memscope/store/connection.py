@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence, Union
 
 from memscope.errors import ExitCode, MemscopeError, QueryError, StoreError
 from memscope.store.home import Home
+from memscope.store.parts import SCHEMA_PART, BadPartError, bad_part_error  # noqa: F401  (re-exported)
 
 if TYPE_CHECKING:
     import duckdb
@@ -167,8 +168,7 @@ def _memory_catalog(home: Home) -> "duckdb.DuckDBPyConnection":
 def _bad_part_view(home: Home, table: str, exc: "duckdb.Error") -> "str | None":
     """The view of ``table`` when creating its view failed with ``exc``: its schema part and
     the one bad file it names (None when ``exc`` is not about one part)."""
-    from memscope.store.catalog import sql_identifier, sql_string
-    from memscope.store.home import SCHEMA_PART
+    from memscope.store.views import sql_identifier, sql_string
 
     bad = bad_part_error(exc)
     if bad is None or bad.path is None:
@@ -199,15 +199,13 @@ def lock_down(conn: "duckdb.DuckDBPyConnection", home: Home) -> None:
 def _lock_down(conn: "duckdb.DuckDBPyConnection", home: Home) -> None:
     import duckdb
 
-    from memscope.store.catalog import sql_string
+    from memscope.store.views import glob_escape, sql_string
 
     root = home.root.as_posix().rstrip("/") + "/"
     ((locked,),) = conn.execute("SELECT current_setting('lock_configuration')").fetchall()
     if not locked:
         with contextlib.suppress(duckdb.Error):  # an older DuckDB has no allowed_configs
             conn.execute("SET allowed_configs = ['enable_progress_bar']")  # still adjustable once locked
-        from memscope.store.catalog import glob_escape
-
         # the views' globs escape glob characters of the home's path (hg[1] -> hg[[]1]), and
         # DuckDB checks the pattern as written: allow that spelling of the home too
         dirs = dict.fromkeys([root, glob_escape(root)])
@@ -234,7 +232,8 @@ def open_connection(home: Union[Home, str, Path], host: "PluginHost | None" = No
     stale catalog, and lets plugins define macros (``host.prepare_connection``) before the
     configuration is locked. The caller closes the connection.
     """
-    from memscope.store.catalog import install_live_status, refuse_linked_runs
+    from memscope.store.catalog import refuse_linked_runs
+    from memscope.store.live_status import install_live_status
 
     home = _as_home(home)
     if not home.exists():
@@ -250,39 +249,6 @@ def open_connection(home: Union[Home, str, Path], host: "PluginHost | None" = No
         conn.close()
         raise
     return conn
-
-
-# --------------------------------------------------------------------------- part errors
-
-
-class BadPartError(QueryError):
-    """A query met a Parquet part it cannot read (exit code 3): the message names the file
-    and the way out (``memscope runs check --repair`` or ``memscope runs rm``)."""
-
-    exit_code = ExitCode.STORE_UNAVAILABLE
-    path: "Path | None" = None
-
-
-_PART_PATH = r"'(/[^']*/runs/([^/']+)/([^/']+)/[^/']+\.parquet)'"
-_NOT_PARQUET = ("too small to be a parquet file", "no magic bytes", "footer length error", "not a parquet file", "corrupt")
-
-
-def bad_part_error(exc: BaseException) -> "BadPartError | None":
-    """The DuckDB error ``exc`` as a :class:`BadPartError` when it is about one part under
-    some home's ``runs/`` (None otherwise)."""
-    text = str(exc).strip()
-    m = re.search(_PART_PATH, text)
-    if not m or "no files found" in text.lower():
-        return None
-    path, run_id, _table = m.groups()
-    first = text.splitlines()[0]
-    what = "is not a valid Parquet file" if any(p in first.lower() for p in _NOT_PARQUET) else "cannot be read"
-    fix = "move it aside with 'memscope runs check --repair'"
-    if not run_id.startswith(("_", ".")):
-        fix += f", or delete the run with 'memscope runs rm {run_id}'"
-    error = BadPartError(f"{path} {what} ({first}); {fix}")
-    error.path = Path(path)
-    return error
 
 
 def out_of_memory_error(exc: BaseException) -> QueryError:
@@ -305,9 +271,8 @@ def runs_connection(home: Union[Home, str, Path], run_dirs: Iterable[Path], tabl
     :class:`StoreError` naming the run when a view cannot be made."""
     import duckdb
 
-    from memscope.store.catalog import sql_identifier, sql_string
-    from memscope.store.home import SCHEMA_PART
-    from memscope.store.writer import PART_RE
+    from memscope.store.parts import PART_RE
+    from memscope.store.views import sql_identifier, sql_string
 
     home = _as_home(home)
     dirs = [Path(d) for d in run_dirs]

@@ -15,26 +15,31 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-
-import pyarrow as pa
+from typing import TYPE_CHECKING
 
 from memscope.errors import MemscopeError, StoreError
-from memscope.store.schemas import CORE_TABLES
+from memscope.store.parts import SCHEMA_PART, SCHEMA_RUN, write_parquet_atomic  # noqa: F401  (re-exported)
 
-SCHEMA_RUN = "_schema"
-SCHEMA_PART = "part-schema.parquet"
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# pyarrow (and the core schemas built with it) load only where a home is created, a schema
+# part is read or written, or rows are counted: opening a home to query it needs none of it.
 
 
 def core_schema_fingerprint() -> str:
     """A short hash of every core table's schema: it changes when a column is added."""
     import hashlib
 
+    from memscope.store.schemas import CORE_TABLES
+
     text = "\n".join(f"{name}:{schema}" for name, schema in sorted(CORE_TABLES.items()))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _same_schema(path: Path, schema: pa.Schema) -> bool:
+def _same_schema(path: Path, schema: "pa.Schema") -> bool:
     """Whether the Parquet file at ``path`` has ``schema`` (an unreadable file has not)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
@@ -122,10 +127,12 @@ class Home:
     def table_names(self) -> list[str]:
         """Every table that has a schema part (core tables and plugin tables)."""
         if not self.schema_dir.is_dir():
+            from memscope.store.schemas import CORE_TABLES
+
             return sorted(CORE_TABLES)
         return sorted(p.name for p in self.schema_dir.iterdir() if (p / SCHEMA_PART).is_file())
 
-    def table_schema(self, table: str) -> pa.Schema | None:
+    def table_schema(self, table: str) -> "pa.Schema | None":
         import pyarrow.parquet as pq
 
         path = self.schema_dir / table / SCHEMA_PART
@@ -133,6 +140,8 @@ class Home:
 
     def ensure(self) -> "Home":
         """Create the home, its schema parts and catalog; a clear error if it cannot be written."""
+        from memscope.store.schemas import CORE_TABLES
+
         try:
             self.runs_dir.mkdir(parents=True, exist_ok=True)
             created = False
@@ -157,7 +166,7 @@ class Home:
         """Rebuild the catalog; a bad part elsewhere in the home must not stop a run or a
         repair (readers rebuild a stale catalog, and name the bad part, themselves)."""
         from memscope.store.catalog import refresh_catalog
-        from memscope.store.connection import bad_part_error
+        from memscope.store.parts import bad_part_error
 
         try:
             refresh_catalog(self)
@@ -165,7 +174,7 @@ class Home:
             if bad_part_error(exc) is None:
                 raise
 
-    def _write_schema_part(self, table: str, schema: pa.Schema, replace_if_different: bool = False) -> bool:
+    def _write_schema_part(self, table: str, schema: "pa.Schema", replace_if_different: bool = False) -> bool:
         """Write a table's zero-row schema part; an existing one stays unless it differs from
         ``schema`` and ``replace_if_different`` (a home made by an older memscope gains the
         new columns, so that selecting them by name works before any new run writes them)."""
@@ -180,7 +189,7 @@ class Home:
         """Rows per table for one run, from the Parquet footers (no data read)."""
         import pyarrow.parquet as pq
 
-        from memscope.store.writer import PART_RE
+        from memscope.store.parts import PART_RE
 
         counts: dict[str, int] = {}
         run_dir = self.run_dir(run_id)
@@ -212,7 +221,7 @@ class Home:
         with contextlib.suppress(OSError):  # another deletion in progress keeps the folder
             trash.rmdir()
 
-    def declare_table(self, table: str, schema: pa.Schema, existing: pa.Schema | None = None) -> None:
+    def declare_table(self, table: str, schema: "pa.Schema", existing: "pa.Schema | None" = None) -> None:
         """Make a (plugin) table queryable: a zero-row schema part and a catalog view.
 
         ``existing`` is the table's schema part when the caller has read it already (its
@@ -229,50 +238,3 @@ class Home:
 def resolve_home(explicit: str | Path | None = None) -> Home:
     """``--home`` beats ``MEMSCOPE_HOME`` beats the platform's user data dir."""
     return Home(explicit if explicit else default_home())
-
-
-def write_parquet_atomic(table: pa.Table, path: Path) -> Path:
-    """Write to a hidden temporary name in the same folder, fsync, then rename.
-
-    A reader globbing ``*.parquet`` never sees a half-written file (the temporary name does
-    not end in .parquet), and a killed writer leaves at most a stray ``.tmp`` file.
-    """
-    import pyarrow.parquet as pq
-
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        pq.write_table(table, tmp, compression="zstd")
-        _inject_fault("kill_after_tmp_write", path)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
-#: Test-only fault injection (docs/data-safety.md): ``MEMSCOPE_FAULT=kill_after_tmp_write:<table>:<n>``
-#: SIGKILLs this process on its n-th part of ``<table>`` (schema parts not counted), after the
-#: temporary file is complete and before it is renamed: the moment "while a part is being
-#: written". Unset, empty or malformed: no fault.
-FAULT_ENV = "MEMSCOPE_FAULT"
-_fault_counts: dict[str, int] = {}
-
-
-def _inject_fault(point: str, path: Path) -> None:
-    spec = os.environ.get(FAULT_ENV)
-    if not spec or path.parent.parent.name == SCHEMA_RUN:
-        return
-    want, _, rest = spec.partition(":")
-    table, _, nth = rest.partition(":")
-    if want != point or table != path.parent.name:
-        return
-    _fault_counts[table] = count = _fault_counts.get(table, 0) + 1
-    if nth.strip().isdigit() and count == int(nth):
-        import signal
-
-        os.kill(os.getpid(), signal.SIGKILL)

@@ -6,7 +6,6 @@ Only the process running a run writes its directory. Bulk rows go through Arrow,
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 from typing import Any, Mapping
@@ -14,11 +13,9 @@ from typing import Any, Mapping
 import pyarrow as pa
 
 from memscope.errors import StoreError
-from memscope.store.home import Home, write_parquet_atomic
+from memscope.store.home import Home
+from memscope.store.parts import PART_RE, TABLE_RE, write_parquet_atomic  # noqa: F401  (PART_RE, TABLE_RE re-exported)
 from memscope.store.schemas import CORE_TABLES
-
-PART_RE = re.compile(r"^part-(\d+)\.parquet$")
-TABLE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 class RunWriter:

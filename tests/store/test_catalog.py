@@ -10,11 +10,11 @@ import pyarrow as pa
 import pytest
 
 from memscope.store.catalog import (
-    CATALOG_VERSION,
     RUN_COLUMNS,
     catalog_is_current,
     refresh_catalog,
 )
+from memscope.store.views import CATALOG_VERSION
 from memscope.store.home import Home
 from memscope.store.query import execute
 from memscope.store.connection import open_connection
@@ -156,9 +156,9 @@ def test_a_moved_home_is_rebuilt_for_its_new_place(home, make_run, tmp_path):
 
 
 def test_an_outdated_catalog_version_is_rebuilt(home, monkeypatch):
-    import memscope.store.catalog as catalog
+    import memscope.store.views as views
 
-    monkeypatch.setattr(catalog, "CATALOG_VERSION", CATALOG_VERSION + 1)
+    monkeypatch.setattr(views, "CATALOG_VERSION", CATALOG_VERSION + 1)
     conn = open_connection(home)
     try:
         assert conn.execute("SELECT catalog_version FROM memscope_meta").fetchall() == [(CATALOG_VERSION + 1,)]
@@ -186,7 +186,7 @@ def test_stale_catalog_in_unwritable_home_falls_back_to_memory(home, make_run, m
     def refuse(_home):
         raise StoreError("read-only file system")
 
-    monkeypatch.setattr(catalog, "CATALOG_VERSION", CATALOG_VERSION + 1)  # stale
+    monkeypatch.setattr("memscope.store.views.CATALOG_VERSION", CATALOG_VERSION + 1)  # stale
     monkeypatch.setattr(catalog, "refresh_catalog", refuse)
     result = execute(home, "SELECT run_id FROM runs")
     assert result.table.column("run_id").to_pylist() == ["run-a"]
@@ -217,12 +217,12 @@ def test_catalog_statements_follow_catalog_views(home):
 
 
 def test_define_catalog_fallback_replaces_only_a_failing_table(home, monkeypatch):
-    from memscope.store import catalog
+    from memscope.store import catalog, views
 
     table = catalog.catalog_tables(home)[0]
     broken = f"CREATE OR REPLACE VIEW {catalog.sql_identifier(table)} AS SELECT * FROM no_such_table"
-    real = catalog.table_view_sql
-    monkeypatch.setattr(catalog, "table_view_sql", lambda h, t: broken if t == table else real(h, t))
+    real = views.table_view_sql
+    monkeypatch.setattr(views, "table_view_sql", lambda h, t: broken if t == table else real(h, t))
     asked = []
 
     def fallback(name, exc):
