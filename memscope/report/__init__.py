@@ -1,12 +1,13 @@
 """The run report behind ``memscope report RUN_ID``, reusable by the TUI.
 
-``build_report(home, run_id)`` reads one run through DuckDB (``RunData``) and returns a
+``build_report(home, run_id)`` reads one run through the analysis readers
+(``memscope.results``: ``open_run`` and ``memscope.results.analyses``) and returns a
 ``Report``: sections of plain blocks (``Fields``, ``Table``, ``Plot``, ``Note``) that hold
 values, not text. ``render_text`` draws them with rich (plots by plotext);
 ``render_markdown`` writes Markdown; the TUI can draw the same blocks with its own widgets.
 
-Sections come from ``SECTIONS`` (``sections.register_section`` adds one); each appears only
-when its tables have rows for the run. A section that fails is replaced by a one-line note
+Sections come from ``sections.SECTIONS``; each appears only when its tables have rows for
+the run. ``memscope.report.sweep`` builds a sweep's report from the same blocks. A section that fails is replaced by a one-line note
 and reported in ``Report.warnings``; the rest of the report still comes out.
 
 Torch-free and textual-free: this package imports duckdb, pyarrow, rich and plotext only.
@@ -18,13 +19,13 @@ from pathlib import Path
 from typing import Union
 
 from memscope.report.blocks import Column, Fields, Note, Plot, Report, Section, Series, Table
-from memscope.report.data import RunData
 from memscope.report.render import render_markdown, render_text, to_renderables
-from memscope.report.sections import SECTIONS, SectionBuilder, next_section, register_section, tables_section
+from memscope.report.sections import SECTIONS, SectionBuilder, next_section, tables_section
+from memscope.results.source import RunResults, open_run
 from memscope.store.home import Home
 
 
-def _guarded(key: str, build, data: RunData, warnings: list[str]) -> Section | None:
+def _guarded(key: str, build, data: RunResults, warnings: list[str]) -> Section | None:
     try:
         return build(data)
     except Exception as exc:  # one broken section (or plugin section) must not sink the report
@@ -43,7 +44,7 @@ def build_report(home: Union[Home, str, Path], run_id: str, sections: list[tuple
     home = home if isinstance(home, Home) else Home(home)
     warnings: list[str] = []
     built: list[Section] = []
-    with RunData(home, run_id) as data:
+    with open_run(home, run_id) as data:
         for key, build in list(sections if sections is not None else SECTIONS):
             section = _guarded(key, build, data, warnings)
             if section is not None:
@@ -57,7 +58,7 @@ def build_report(home: Union[Home, str, Path], run_id: str, sections: list[tuple
             section = _guarded(key, build, data, warnings)
             if section is not None:
                 built.append(section)
-    return Report(run_id, built, warnings)
+    return Report(data.run_id, built, warnings)
 
 
 __all__ = [
@@ -67,13 +68,11 @@ __all__ = [
     "Note",
     "Plot",
     "Report",
-    "RunData",
     "Section",
     "SectionBuilder",
     "Series",
     "Table",
     "build_report",
-    "register_section",
     "render_markdown",
     "render_text",
     "to_renderables",

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from memscope.cli.app import app
-from memscope.report import Note, Section, build_report, register_section
+from memscope.report import Note, Section, build_report
 from memscope.report import sections as report_sections
 from memscope.report.sections import spread
 from memscope.store.home import Home
@@ -261,24 +261,6 @@ def test_a_failing_section_is_isolated(home, make_run):
     assert rep.section("extra") is not None and rep.section("training") is not None
 
 
-def test_register_section(home, make_run):
-    make_run("fake-run")
-
-    def extra(data):
-        return Section("extra", "Extra section", [Note(f"{data.count('epochs')} epochs")])
-
-    register_section("extra_test", extra, before="training")
-    try:
-        with pytest.raises(ValueError, match="already registered"):
-            register_section("extra_test", extra)
-        keys = [s.key for s in build_report(home, "fake-run").sections]
-        assert keys.index("extra") == keys.index("run") + 1
-        result = report("fake-run", "--home", str(home.root))
-        assert "Extra section" in result.stdout and "2 epochs" in result.stdout
-    finally:
-        report_sections.SECTIONS[:] = [(k, b) for k, b in report_sections.SECTIONS if k != "extra_test"]
-
-
 def test_the_report_imports_neither_torch_nor_textual(home, make_run):
     make_run("fake-run")
     code = (
@@ -323,7 +305,8 @@ def test_flipping_counts_fitted_targets_with_their_damage(full_run):
     assert rows["noisy"][1:5] == [4, 1, 3, 3] and rows["noisy"][5:9] == [2, 2, 1, 3]
     assert rows["clean"][1:5] == [3, 0, 3, 2] and rows["clean"][5] == 8
     assert rows["noisy"][9] == pytest.approx(0.02) and rows["noisy"][10] == pytest.approx(0.01)
-    assert rows["clean"][9] == pytest.approx(0.15) and rows["clean"][10] == pytest.approx(0.15)
+    # the collateral damage is over flipped targets (clean 3 and 4), not clean 5 that hit the cap
+    assert rows["clean"][9] == pytest.approx(0.125) and rows["clean"][10] == pytest.approx(0.125)
     assert "skipped 1 of 4 noisy (not memorized)" in note.text.lower()
     place = next(b for b in section.blocks if getattr(b, "title", "").startswith("where the zeroed parameters sit"))
     by_layer = {r[0]: r[1:] for r in place.rows}
