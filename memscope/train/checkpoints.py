@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from memscope.errors import MemscopeError
+from memscope.errors import MemscopeError, StoreError
 
 EPOCH_RE = re.compile(r"^epoch-(\d{4,})\.pt$")
 
@@ -73,3 +75,24 @@ def load_resume_state(run_dir: Path) -> dict[str, Any] | None:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:
         raise MemscopeError(f"resume state {path} is unreadable ({exc.__class__.__name__})") from None
+
+
+def checkpoint_due(epoch: int, total: int, every: int) -> bool:
+    """Weights are kept every ``every`` epochs and after the last one."""
+    return epoch == total or epoch % every == 0
+
+
+def save_or_explain(run_dir: Path, model: torch.nn.Module, save) -> None:
+    """Call ``save()``; a failed write becomes a StoreError that says why (torch reports a
+    full disk as a RuntimeError without errno: judge it from the free space)."""
+    try:
+        save()
+    except (OSError, RuntimeError) as exc:
+        reason = getattr(exc, "strerror", None) or (str(exc).strip().splitlines() or [exc.__class__.__name__])[0][:200]
+        if not isinstance(exc, OSError):
+            need = 3 * sum(t.numel() * t.element_size() for t in model.state_dict().values()) + (1 << 20)
+            with contextlib.suppress(OSError):
+                free = shutil.disk_usage(run_dir).free
+                if free < need:
+                    reason = f"No space left on device ({free // 1024} KiB free)"
+        raise StoreError(f"cannot write a checkpoint in {checkpoint_dir(run_dir)}: {reason}") from None

@@ -23,13 +23,18 @@ Before training goes on from the last checkpoint (epoch ``last``):
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from memscope.errors import StoreError
 from memscope.store.check import check_part, move_aside
 from memscope.store.home import Home
 from memscope.store.schemas import CORE_TABLES
+
+if TYPE_CHECKING:
+    from memscope.analysis.base import Analysis
 
 STATIC_TABLES = ("examples", "layers")
 
@@ -103,3 +108,37 @@ def finished_epochs_whole(run_dir: Path, table: str, last_epoch: int, num_train:
 
 
 __all__ = ["MovedPart", "PartsReport", "STATIC_TABLES", "UnrecoverableParts", "finished_epochs_whole", "tidy_parts"]
+
+
+def tidy_for_resume(home: Home, run_dir: Path, epoch: int, info: dict[str, Any], analyses: list[Analysis], track_examples: bool) -> PartsReport:
+    """Remove parts written after the last checkpoint (``epoch``; a killed run may have left
+    some) and move damaged parts aside, never deleting them. Raises
+    :class:`UnrecoverableParts` when a damaged part held rows that cannot be rebuilt."""
+    parts = tidy_parts(home, run_dir, epoch)
+    post_tables = {t for a in analyses if a.runs_after_training() for t in a.tables} | {"example_scores"}
+    lost = []
+    for moved in parts.moved:
+        print(f"memscope: warning: {moved.path} is damaged ({moved.reason}); moved to {moved.moved_to}", file=sys.stderr, flush=True)
+        if moved.table in STATIC_TABLES or moved.table in post_tables:
+            continue  # rebuilt: rewritten by the resume, or its analysis runs again
+        if moved.table in ("epochs", "example_epochs") and finished_epochs_whole(
+            run_dir, moved.table, epoch, info.get("num_train") if track_examples else None
+        ):
+            continue  # it held rows of the unfinished epoch only
+        lost.append(moved)
+    if lost:
+        tables = ", ".join(sorted({m.table for m in lost}))
+        raise UnrecoverableParts(
+            f"run {run_dir.name}: damaged part(s) of {tables} moved to {lost[0].moved_to.parent}; their rows of "
+            f"finished epochs cannot be rebuilt without training again, so the run was not resumed: start it again "
+            f"with 'memscope run {run_dir / 'config.toml'}' (or put the parts back if you have a good copy)"
+        )
+    return parts
+
+
+def analyses_to_rerun(analyses: list[Analysis], parts: PartsReport) -> list[str]:
+    """Post-training analyses whose rows were in a part moved aside."""
+    post = [a for a in analyses if a.runs_after_training()]
+    if "example_scores" in parts.tables:  # long format: any analysis may have had rows there
+        return [a.name for a in post]
+    return [a.name for a in post if parts.tables & set(a.tables)]

@@ -10,18 +10,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from memscope import __version__
@@ -34,51 +30,18 @@ from memscope.store.home import Home
 from memscope.store.lock import RunLock
 from memscope.store.runinfo import RunInfo, new_run_id, now_iso, read_run_info
 from memscope.store.writer import RunWriter
+from memscope.models.evaluation import test_loss_acc
+from memscope.models.example_tied_dropout import kept_mode
+from memscope.models.groups import count_parameters
+from memscope.progress import Progress
 from memscope.train import checkpoints
 from memscope.train.context import RunContext
-from memscope.models.groups import count_parameters
-from memscope.models.example_tied_dropout import kept_mode
-from memscope.models.evaluation import test_loss_acc
-from memscope.train.prepare import DeviceData, PreparedData, pick_device, prepare, to_device
-from memscope.progress import Progress
-from memscope.train.resume_parts import STATIC_TABLES, PartsReport, UnrecoverableParts, finished_epochs_whole, tidy_parts
-from memscope.train.trainer import EpochStats, Trainer
-
-PER_EPOCH_TABLES = ("epochs", "example_epochs", "layer_epochs")
-
-
-class StopFlag:
-    """Set by SIGTERM / SIGINT: the run stops at the next step boundary and says 'cancelled'."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self.immediate = False  # during a post-training analysis: stop at once (KeyboardInterrupt)
-        self._previous: dict[int, Any] = {}
-
-    def __call__(self) -> bool:
-        return self.requested
-
-    def install(self) -> None:
-        if self._previous:
-            return
-
-        def handler(signum, frame):
-            if self.immediate or (self.requested and signum == signal.SIGINT):
-                self.requested = True
-                raise KeyboardInterrupt  # a second Ctrl-C, or inside an analysis: stop now
-            self.requested = True
-
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
-                self._previous[sig] = signal.signal(sig, handler)
-            except ValueError:  # not in the main thread (tests): no signal handling
-                pass
-
-    def uninstall(self) -> None:
-        for sig, previous in self._previous.items():
-            signal.signal(sig, previous)
-        self._previous.clear()
-
+from memscope.train.isolated_analysis import clear_before_rerun, run_analysis
+from memscope.train.prepare import DeviceData, pick_device, prepare, to_device
+from memscope.train.resume_parts import STATIC_TABLES, analyses_to_rerun, tidy_for_resume
+from memscope.train.run_tables import epoch_metrics, write_example_epoch, write_examples, write_layers
+from memscope.train.stop_flag import StopFlag
+from memscope.train.trainer import Trainer
 
 @dataclass
 class RunResult:
@@ -137,29 +100,6 @@ def git_sha() -> str:
         return out.stdout.strip() if out.returncode == 0 else ""
     except (OSError, subprocess.SubprocessError):
         return ""
-
-
-def _epoch_metrics(stats: EpochStats, data: DeviceData, prepared: PreparedData, test: tuple[float, float]) -> dict[str, float]:
-    noisy = prepared.is_noisy
-    correct = stats.preds == prepared.y_train_observed
-    mean = lambda a: float(a.mean()) if a.size else float("nan")  # noqa: E731
-    return {
-        "epoch": stats.epoch,
-        "lr": stats.lr,
-        "seconds": stats.seconds,
-        "train_loss": mean(stats.losses),
-        "clean_train_loss": mean(stats.losses[~noisy]),
-        "clean_train_acc": mean(correct[~noisy]),
-        "noisy_train_loss": mean(stats.losses[noisy]),
-        "noisy_train_acc": mean(correct[noisy]),
-        "noisy_train_true_acc": mean((stats.preds == prepared.y_train_true)[noisy]),
-        "test_loss": test[0],
-        "test_acc": test[1],
-    }
-
-
-def _checkpoint_due(epoch: int, total: int, every: int) -> bool:
-    return epoch == total or epoch % every == 0
 
 
 # --------------------------------------------------------------------------- the run
@@ -326,10 +266,10 @@ class Run:
             checkpoints.apply_weights(self.model, checkpoints.load_weights(run_dir, 0, self.device), "checkpoint epoch 0")
         else:  # killed during start-up: _build made the same initial weights from the seed
             checkpoints.save_weights(run_dir, 0, self.model)
-        parts = self._drop_rows_after(run_dir, self.first_epoch - 1, old)
+        parts = tidy_for_resume(self.home, run_dir, self.first_epoch - 1, old, self.analyses, self.config.train.track_examples)
         self.resumed = True
         analyses = dict(old.get("analyses") or {})
-        for name in self._analyses_to_rerun(parts):
+        for name in analyses_to_rerun(self.analyses, parts):
             analyses[name] = {"status": "pending", "note": "runs again: a damaged part of its table was moved aside"}
         extra: dict[str, Any] = {"analyses": analyses}
         if parts.moved:
@@ -354,72 +294,12 @@ class Run:
         self._declare_tables()
         return run_id
 
-    def _drop_rows_after(self, run_dir: Path, epoch: int, info: dict[str, Any]) -> PartsReport:
-        """Remove parts written after the last checkpoint (a killed run may have left some)
-        and move damaged parts aside, never deleting them (:mod:`memscope.train.resume_parts`).
-        Raises :class:`UnrecoverableParts` when a damaged part held rows that cannot be rebuilt."""
-        parts = tidy_parts(self.home, run_dir, epoch)
-        post_tables = {t for a in self.analyses if a.runs_after_training() for t in a.tables} | {"example_scores"}
-        lost = []
-        for moved in parts.moved:
-            print(f"memscope: warning: {moved.path} is damaged ({moved.reason}); moved to {moved.moved_to}", file=sys.stderr, flush=True)
-            if moved.table in STATIC_TABLES or moved.table in post_tables:
-                continue  # rebuilt: rewritten below, or its analysis runs again
-            if moved.table in ("epochs", "example_epochs") and finished_epochs_whole(
-                run_dir, moved.table, epoch, info.get("num_train") if self.config.train.track_examples else None
-            ):
-                continue  # it held rows of the unfinished epoch only
-            lost.append(moved)
-        if lost:
-            tables = ", ".join(sorted({m.table for m in lost}))
-            raise UnrecoverableParts(
-                f"run {run_dir.name}: damaged part(s) of {tables} moved to {lost[0].moved_to.parent}; their rows of "
-                f"finished epochs cannot be rebuilt without training again, so the run was not resumed: start it again "
-                f"with 'memscope run {run_dir / 'config.toml'}' (or put the parts back if you have a good copy)"
-            )
-        return parts
-
-    def _analyses_to_rerun(self, parts: PartsReport) -> list[str]:
-        """Post-training analyses whose rows were in a part moved aside."""
-        post = [a for a in self.analyses if a.runs_after_training()]
-        if "example_scores" in parts.tables:  # long format: any analysis may have had rows there
-            return [a.name for a in post]
-        return [a.name for a in post if parts.tables & set(a.tables)]
-
     def _write_static_tables(self, tables=STATIC_TABLES) -> None:
         if "examples" in tables:
-            self._write_examples()
+            write_examples(self.writer, self.prepared)
         if "layers" in tables:
-            self._write_layers()
+            write_layers(self.writer, self.model, self.groups)
 
-    def _write_examples(self) -> None:
-        p = self.prepared
-        n_test = len(p.test_ids)
-        y_test = p.arrays.y_test[p.test_ids]
-        self.writer.write(
-            "examples",
-            {
-                "example": np.concatenate([p.train_ids, p.test_example_ids]),  # disjoint id spaces
-                "split": ["train"] * len(p.train_ids) + ["test"] * n_test,
-                "true_label": np.concatenate([p.y_train_true, y_test]),
-                "observed_label": np.concatenate([p.y_train_observed, y_test]),
-                "is_noisy": np.concatenate([p.is_noisy, np.zeros(n_test, dtype=bool)]),
-            },
-        )
-
-    def _write_layers(self) -> None:
-        from memscope.models.groups import group_parameters
-
-        self.writer.write(
-            "layers",
-            {
-                "layer_index": list(range(len(self.groups))),
-                "layer": [g.name for g in self.groups],
-                "kind": [g.kind for g in self.groups],
-                "num_params": [sum(p.numel() for _, p in group_parameters(self.model, g)) for g in self.groups],
-                "num_neurons": [g.num_neurons for g in self.groups],
-            },
-        )
 
     # ------------------------------------------------------------------ training
 
@@ -455,26 +335,16 @@ class Run:
             stats = trainer.train_epoch(epoch)
             with kept_mode(self.etd):
                 test = test_loss_acc(self.model, self.data, config.train.eval_batch_size, trainer.autocast())
-            metrics = _epoch_metrics(stats, self.data, self.prepared, test)
+            metrics = epoch_metrics(stats, self.prepared, test)
             if config.train.track_examples:
-                self.writer.write(
-                    "example_epochs",
-                    {
-                        "epoch": np.full(len(stats.losses), epoch, dtype=np.int32),
-                        "example": self.prepared.train_ids,
-                        "loss": stats.losses,
-                        "correct": stats.preds == self.prepared.y_train_observed,
-                        "margin": stats.margins,
-                        "pred": stats.preds.astype(np.int32),
-                    },
-                )
+                write_example_epoch(self.writer, self.prepared, stats)
             for analysis in list(in_training):
                 self._guard(analysis, "collect", lambda a=analysis: a.collect(ctx, epoch), in_training, trainer)
             self.writer.write("epochs", {k: [v] for k, v in metrics.items()})
             run_dir = self.info.run_dir
-            if _checkpoint_due(epoch, config.train.epochs, config.train.checkpoint_every):
-                _write_checkpoint(run_dir, self.model, lambda: checkpoints.save_weights(run_dir, epoch, self.model))
-            _write_checkpoint(run_dir, self.model, lambda: checkpoints.save_resume_state(
+            if checkpoints.checkpoint_due(epoch, config.train.epochs, config.train.checkpoint_every):
+                checkpoints.save_or_explain(run_dir, self.model, lambda: checkpoints.save_weights(run_dir, epoch, self.model))
+            checkpoints.save_or_explain(run_dir, self.model, lambda: checkpoints.save_resume_state(
                 run_dir,
                 {"epoch": epoch, "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()}, "trainer": trainer.state_dict()},
             ))
@@ -529,9 +399,7 @@ class Run:
             if self.resumed:
                 if self.info.data.get("analyses", {}).get(analysis.name, {}).get("status") == "completed":
                     continue  # finished before the interruption: its rows are complete
-                for table in {*analysis.tables, "example_scores"}:  # an interrupted attempt may have left some rows
-                    if table not in PER_EPOCH_TABLES and table != "examples":
-                        _clear_rows(self.writer, table, analysis.name)
+                clear_before_rerun(self.writer, analysis)  # an interrupted attempt may have left some rows
             self.stop.immediate = True  # an analysis has no step boundary to stop at
             try:
                 run_analysis(self.ctx, analysis, self.info, self.progress)
@@ -606,201 +474,3 @@ SPACE_RESERVE = ".space-reserve"
 def _reserve_space(run_dir: Path) -> None:
     with contextlib.suppress(OSError):
         (run_dir / SPACE_RESERVE).write_bytes(bytes(64 * 1024))
-
-
-def _write_checkpoint(run_dir: Path, model: torch.nn.Module, save) -> None:
-    """Call ``save()``; a failed write becomes a StoreError that says why (torch reports a
-    full disk as a RuntimeError without errno: judge it from the free space)."""
-    import shutil
-
-    try:
-        save()
-    except (OSError, RuntimeError) as exc:
-        reason = getattr(exc, "strerror", None) or (str(exc).strip().splitlines() or [exc.__class__.__name__])[0][:200]
-        if not isinstance(exc, OSError):
-            need = 3 * sum(t.numel() * t.element_size() for t in model.state_dict().values()) + (1 << 20)
-            with contextlib.suppress(OSError):
-                free = shutil.disk_usage(run_dir).free
-                if free < need:
-                    reason = f"No space left on device ({free // 1024} KiB free)"
-        raise StoreError(f"cannot write a checkpoint in {checkpoints.checkpoint_dir(run_dir)}: {reason}") from None
-
-
-class AnalysisTimeout(BaseException):
-    """Raised by SIGALRM in the main thread when an analysis runs past ``analysis_timeout``.
-
-    A BaseException, so that an analysis's own ``except Exception`` cannot swallow it.
-    """
-
-
-@contextlib.contextmanager
-def _deadline(seconds: float):
-    """Raise :class:`AnalysisTimeout` in the block after ``seconds`` (0 = no limit); yields
-    whether the limit is enforced.
-
-    Limits: only in the main thread of a POSIX process (SIGALRM); the signal is handled
-    between Python bytecodes, so a hang inside one long C call (a huge torch op, a blocking
-    read) ends only when that call returns; elsewhere there is no deadline.
-    """
-    if seconds <= 0 or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
-        yield False
-        return
-
-    def on_alarm(signum, frame):
-        raise AnalysisTimeout
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield True
-    finally:
-        try:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-        finally:
-            signal.signal(signal.SIGALRM, previous)
-
-
-def run_analysis(ctx: RunContext, analysis: Analysis, info: RunInfo, progress: Progress) -> bool:
-    """Run one post-training analysis, isolated: its failure (or running past the config's
-    ``analysis_timeout``) is recorded, not raised."""
-    name = analysis.name
-    start = time.perf_counter()
-    timeout = float(getattr(ctx.config, "analysis_timeout", 0.0) or 0.0)
-    try:  # from the first line: a Ctrl-C anywhere in here marks the analysis cancelled
-        analyses = dict(info.data.get("analyses", {}))
-        analyses[name] = {"status": "running", "started_at": now_iso()}
-        info.update(analyses=analyses)
-        progress.message(f"analysis {name}: running")
-        ctx.analysis_name = name
-        with _deadline(timeout) as enforced:
-            if timeout > 0 and not enforced:
-                progress.message(f"analysis {name}: analysis_timeout is not enforced outside the main thread")
-            analysis.run(ctx)
-        entry = {"status": "completed"}
-    except AnalysisTimeout:
-        message = f"timed out after {timeout:g} s (analysis_timeout); its rows may be incomplete"
-        entry = {"status": "failed", "error": message}
-        progress.message(f"analysis {name}: failed: {message}")
-    except (RunCancelled, KeyboardInterrupt):
-        analyses = dict(info.data.get("analyses", {}))
-        analyses[name] = {"status": "cancelled", "seconds": round(time.perf_counter() - start, 3)}
-        with contextlib.suppress(StoreError):
-            info.update(analyses=analyses)
-        raise
-    except Exception as exc:
-        if os.environ.get("MEMSCOPE_STRICT_PLUGINS", "") in ("1", "true"):
-            raise
-        message = exc.message if isinstance(exc, MemscopeError) else f"{exc.__class__.__name__}: {exc}"
-        entry = {"status": "failed", "error": message}
-        progress.message(f"analysis {name}: failed: {message}")
-    finally:
-        ctx.analysis_name = ""
-    entry["seconds"] = round(time.perf_counter() - start, 3)
-    analyses = dict(info.data.get("analyses", {}))
-    analyses[name] = entry
-    info.update(analyses=analyses)
-    if entry["status"] == "completed":
-        progress.message(f"analysis {name}: done in {entry['seconds']:.1f}s")
-    return entry["status"] == "completed"
-
-
-# --------------------------------------------------------------------------- analyze a finished run
-
-
-def analyze(home: Home, host: PluginHost, run_id: str, names: list[str], overrides: list[str], progress: bool = True) -> dict[str, dict]:
-    """Re-run post-training analyses on a finished run from its checkpoints."""
-    from memscope.config import apply_overrides, config_from_dict, read_toml
-
-    run_dir = home.run_dir(run_id)
-    if not run_dir.is_dir():
-        raise MemscopeError(f"no run '{run_id}' in {home.root}; see 'memscope runs list'")
-    info_data = read_run_info(run_dir)
-    data = read_toml(run_dir / "config.toml")
-    requested = list(dict.fromkeys(names or data.get("analyses", [])))
-    # Only the requested analyses are built: another one of the run's (a plugin not loaded
-    # now) must not stop this one. config.toml stays what was trained; run.json records this.
-    data["analyses"] = requested
-    data["analysis"] = {k: v for k, v in dict(data.get("analysis") or {}).items() if k in requested}
-    data = apply_overrides(data, overrides)
-    config = config_from_dict(data, source=str(run_dir / "config.toml"), overrides=overrides)
-    run = Run(config, home, host, progress=progress, source="memscope analyze")
-    with RunLock(run_dir):  # one writer per run directory, from the first write to the last
-        return _analyze_locked(run, run_dir, run_id, config, requested)
-
-
-def _analyze_locked(run: "Run", run_dir: Path, run_id: str, config: RunConfig, requested: list[str]) -> dict[str, dict]:
-    info_data = read_run_info(run_dir)  # again, under the lock: a resume may have just finished
-    trained = int(info_data.get("epoch") or 0)
-    if trained < config.train.epochs:  # the analysis would read a half-trained model and call it final
-        raise MemscopeError(
-            f"run {run_id} trained {trained} of {config.train.epochs} epochs; finish it first with "
-            f"'memscope run --resume {run_id}' (it runs its analyses too)"
-        )
-    run._build(run_id)
-    _check_checkpoints(run_dir, config, int(info_data.get("epoch") or 0))
-    final_epoch = run.ctx.final_epoch()
-    checkpoints.apply_weights(run.model, run.ctx.load_state(final_epoch), f"checkpoint epoch {final_epoch}")
-    run._declare_tables()
-    selected = [a for a in run.analyses if a.name in requested]
-    for analysis in selected:
-        if not analysis.runs_after_training():
-            raise MemscopeError(f"analysis '{analysis.name}' runs during training only; start a new run with it instead")
-    info = RunInfo(run_dir, info_data)
-    for analysis in selected:
-        for table in {*analysis.tables, "example_scores"}:  # its scores go even when undeclared
-            if table in PER_EPOCH_TABLES or table == "examples":
-                continue
-            _clear_rows(run.writer, table, analysis.name)
-        run_analysis(run.ctx, analysis, info, run.progress)
-    run.progress.close()
-    analyzed = {"at": now_iso(), "analyses": {a.name: config_to_dict(a.options) for a in selected}}
-    info.update(analyzed=[*info.data.get("analyzed", []), analyzed])  # what `memscope analyze` ran, with its options
-    return {a.name: info.data["analyses"].get(a.name, {}) for a in selected}
-
-
-def _check_checkpoints(run_dir: Path, config: RunConfig, last_epoch: int) -> None:
-    """Every checkpoint the run saved must still be there: with one missing, an analysis would
-    silently read other weights (the last one left would pass for the final model)."""
-    every = config.train.checkpoint_every
-    expected = [0, *(e for e in range(1, last_epoch + 1) if _checkpoint_due(e, config.train.epochs, every))]
-    have = set(checkpoints.saved_epochs(run_dir))
-    missing = [e for e in expected if e not in have]
-    if missing:
-        path = checkpoints.checkpoint_dir(run_dir) / f"epoch-{missing[0]:04d}.pt"
-        raise MemscopeError(
-            f"checkpoint {path} is missing (the run finished epoch {last_epoch}; saved: "
-            f"{', '.join(map(str, sorted(have))) or 'none'}); an analysis would read the wrong weights: "
-            "restore the file or train the run again"
-        )
-
-
-def _clear_rows(writer: RunWriter, table: str, analysis: str) -> None:
-    """Drop an analysis's earlier rows; the long-format table keeps other analyses' rows."""
-    if table != "example_scores":
-        writer.clear(table)
-        return
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    folder = writer.run_dir / table
-    if not folder.is_dir():
-        return
-    import pyarrow as pa
-
-    filtered = []
-    for part in sorted(folder.glob("*.parquet")):  # read every part before changing any
-        try:
-            rows = pq.read_table(part)
-            filtered.append((part, rows.num_rows, rows.filter(pc.invert(pc.equal(rows.column("analysis"), analysis)))))
-        except (OSError, KeyError, pa.ArrowException) as exc:
-            # other analyses' rows are in it too: dropping it would lose them silently
-            first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0][:120]
-            raise StoreError(
-                f"{part} is damaged ({first}); nothing was changed: move it aside with "
-                f"'memscope runs check --repair', then run the analyses that wrote {table} again"
-            ) from None
-    for part, num_rows, keep in filtered:
-        if keep.num_rows != num_rows:
-            part.unlink()
-            if keep.num_rows:
-                writer.write(table, keep)

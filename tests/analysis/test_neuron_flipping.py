@@ -565,7 +565,7 @@ def test_the_analysis_matches_the_engine_in_float32(trained):
 
 
 def test_analyze_reruns_on_the_final_checkpoint_and_replaces_the_rows(trained):
-    from memscope.train.runner import analyze
+    from memscope.train.reanalyze import analyze
 
     run, run_dir = trained
     before = sorted((r["example"], r["neurons_to_flip"]) for r in rows(run_dir, "neuron_flips"))
