@@ -13,6 +13,7 @@ COMMAND_MODULES = (
     "memscope.cli.runs",
     "memscope.cli.analyze",
     "memscope.cli.report",
+    "memscope.cli.figures",
     "memscope.cli.export",
     "memscope.cli.sweep",
     "memscope.cli.samples",

@@ -39,6 +39,11 @@ class FigureSpec:
     draw: str  # the function's name in memscope.figures.draw (imported with matplotlib)
     by: tuple[str, ...] = ()
     values: tuple[str, ...] = ()  # empty: a sweep cell's rows are pooled, not averaged
+    how: str = ""  # how to get the data, when running the analysis is not enough
+
+    @property
+    def hint(self) -> str:
+        return self.how or f"run analysis '{self.analysis}': memscope analyze RUN_ID -a {self.analysis}"
 
 
 def _layer_epochs(src: "Results") -> tuple["pa.Table", ...]:
@@ -81,10 +86,11 @@ FIGURES = (
                "draw_rewinds", ("layer_index", "layer", "checkpoint_epoch"), ACCURACIES),
     FigureSpec("retraining", "retraining", ("layer_retrains",), _retrains, fd.figure_data_retrains,
                "draw_retrains", ("layer_index", "layer", "reset_epoch", "retrain_epoch"), ACCURACIES),
-    FigureSpec("neuron_flipping", "neuron_flipping", ("neuron_flips", "neuron_flip_steps"), _flips, fd.figure_data_flips,
+    FigureSpec("neuron_flipping", "neuron_flipping", ("neuron_flips",), _flips, fd.figure_data_flips,
                "draw_flips"),
     FigureSpec("etd", "etd", ("etd_evals",), _etd, fd.figure_data_etd,
-               "draw_etd", ("mode",), tuple(name for name, _ in fd.ETD_CATEGORIES)),
+               "draw_etd", ("mode",), tuple(name for name, _ in fd.ETD_CATEGORIES),
+               "train a run with [etd] enabled = true and analysis 'etd', e.g. memscope run digits_etd"),
 )
 FIGURE_NAMES = tuple(f.name for f in FIGURES)
 
@@ -127,13 +133,14 @@ def figure_of(spec: FigureSpec, src: "Results") -> "Figure | None":
 
 
 def skip_note(spec: FigureSpec, subject: str) -> str:
-    return (f"{spec.name}: skipped, {subject} has no {' or '.join(spec.tables)} rows "
-            f"(run analysis '{spec.analysis}')")
+    return f"{spec.name}: skipped, {subject} has no {' or '.join(spec.tables)} rows ({spec.hint})"
 
 
-def write_figures(src: "Results", out_dir: Path, fmt: str = "png", names: tuple[str, ...] = FIGURE_NAMES) -> Written:
+def write_figures(src: "Results", out_dir: Path, fmt: str = "png", names: tuple[str, ...] = FIGURE_NAMES,
+                  on_file: Callable[[Path], None] | None = None) -> Written:
     """Draw every figure ``src`` has data for into ``out_dir`` as ``<figure>.<fmt>`` (a run)
-    or ``<figure>-<cell>.<fmt>`` (each cell of a sweep)."""
+    or ``<figure>-<cell>.<fmt>`` (each cell of a sweep); ``on_file`` hears of each file as
+    it is written."""
     from memscope.figures.style import save
     from memscope.results.source import SweepResults
 
@@ -150,6 +157,8 @@ def write_figures(src: "Results", out_dir: Path, fmt: str = "png", names: tuple[
         for stem, note, parts in _panels(spec, src, tables):
             figure = draw_function(spec)(spec.data(*parts), note=note)
             written.files.append(save(figure, out_dir / f"{stem}.{fmt}", fmt))
+            if on_file is not None:
+                on_file(written.files[-1])
     return written
 
 

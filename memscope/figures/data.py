@@ -214,8 +214,8 @@ def figure_data_retrains(layer_retrains: "pa.Table") -> Retrains:
 
 def figure_data_flips(targets: "pa.Table", placement: "pa.Table") -> Flips:
     """``targets``: one row per target (is_noisy, status, neurons_to_flip); ``placement``:
-    edits of flipped targets per layer group (layer_index, layer, is_noisy, edits). A sweep
-    cell's rows are pooled over its seeds."""
+    edits of flipped targets per layer group and parameter kind (layer_index, layer, group,
+    edits). A sweep cell's rows are pooled over its seeds."""
     neurons: dict[str, list[int]] = {g: [] for g in GROUPS}
     not_flipped = dict.fromkeys(GROUPS, 0)
     skipped: dict[str, dict[str, int]] = {g: {} for g in GROUPS}
@@ -232,7 +232,7 @@ def figure_data_flips(targets: "pa.Table", placement: "pa.Table") -> Flips:
     layers = _layers(place)
     edits = {g: [0] * len(layers) for g in GROUPS}
     for r in place:
-        edits["noisy" if r["is_noisy"] else "clean"][layers.index(str(r["layer"]))] += int(r["edits"])
+        edits[str(r["group"])][layers.index(str(r["layer"]))] += int(r["edits"])  # summed over parameter kinds
     return Flips({g: sorted(v) for g, v in neurons.items()}, not_flipped, skipped, layers, edits)
 
 

@@ -48,6 +48,13 @@ def _grid(fig: "Figure", n: int, ncols: int) -> list["Axes"]:
     return axes[:n]
 
 
+def _epoch_axis(ax: "Axes", label: str) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel(label)
+
+
 def _layer_axis(ax: "Axes", layers: Sequence[str]) -> None:
     ax.set_xticks(range(len(layers)))
     ax.set_xticklabels(layers, rotation=45, ha="right", rotation_mode="anchor")
@@ -67,8 +74,8 @@ def draw_gradient_norms(data: GradientNorms, note: str = "") -> "Figure":
             ax.set_ylim(bottom=0)
             if i % ncols == 0:
                 ax.set_ylabel("gradient norm")
+            _epoch_axis(ax, "epoch" if i >= len(data.layers) - ncols else "")
             if i >= len(data.layers) - ncols:
-                ax.set_xlabel("epoch")
                 ax.xaxis.set_tick_params(labelbottom=True)
         handles, labels = axes[0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside lower center", ncols=2)
@@ -128,7 +135,7 @@ def draw_retrains(data: Retrains, note: str = "") -> "Figure":
             for i, layer in enumerate(data.layers):
                 _plot(ax, lines[layer], layer, style.series_style(i))
             ax.set_title(f"accuracy on {what}")
-            ax.set_xlabel("retraining epoch (clean examples only)")
+            _epoch_axis(ax, "retraining epoch (clean examples only)")
             ax.set_ylim(-0.02, 1.02)
         axes[0].set_ylabel("accuracy")
         handles, labels = axes[0].get_legend_handles_labels()
@@ -138,29 +145,36 @@ def draw_retrains(data: Retrains, note: str = "") -> "Figure":
     return fig
 
 
-def _bins(values: Sequence[int]) -> list[float]:
-    """Integer bins while they are few, else about 20 equal ones."""
+def _bins(values: Sequence[int]) -> list[int]:
+    """Bin edges: one per neuron count while they are few, else about 20 equal bins."""
     top = max(values, default=1)
-    if top <= 30:
-        return [b - 0.5 for b in range(1, top + 2)]
-    step = math.ceil(top / 20)
-    return [b - 0.5 for b in range(1, top + step + 1, step)]
+    step = 1 if top <= 30 else math.ceil(top / 20)
+    return list(range(1, top + step + 1, step))
+
+
+def _neuron_bars(ax: "Axes", data: Flips) -> None:
+    """The two groups' histograms side by side in shared bins (counted targets that never
+    flipped are told in the legend: they have no count to bin)."""
+    import numpy as np
+
+    edges = _bins(data.neurons["clean"] + data.neurons["noisy"])
+    width = (edges[1] - edges[0]) * 0.4
+    for j, group in enumerate(("clean", "noisy")):
+        counts, _ = np.histogram(data.neurons[group], bins=edges)
+        n, stuck = len(data.neurons[group]), data.not_flipped[group]
+        label = f"{group} ({n} flipped" + (f", {stuck} not within the cap)" if stuck else ")")
+        centres = [(a + b - 1) / 2 + (j - 0.5) * width for a, b in zip(edges, edges[1:])]
+        ax.bar(centres, counts, width=width, color=style.GROUP_STYLE[group]["color"], hatch=HATCHES[j * 2],
+               edgecolor="white", linewidth=0.3, label=label)
+    if edges[1] - edges[0] == 1 and len(edges) <= 16:
+        ax.set_xticks(edges[:-1])
 
 
 def draw_flips(data: Flips, note: str = "") -> "Figure":
     with style.styled():
         fig = style.new_figure(style.PAGE_WIDTH, 2.8)
         hist, place = fig.subplots(1, 2, width_ratios=(1, 1.3))
-        bins = _bins(data.neurons["clean"] + data.neurons["noisy"])
-        for group in ("clean", "noisy"):
-            look = style.GROUP_STYLE[group]
-            n, stuck = len(data.neurons[group]), data.not_flipped[group]
-            label = f"{group} ({n} flipped" + (f", {stuck} not flipped within the cap)" if stuck else ")")
-            if n:
-                hist.hist(data.neurons[group], bins=bins, histtype="step", linewidth=1.4, color=look["color"],
-                          linestyle=look["linestyle"], label=label)
-            else:
-                hist.plot([], [], color=look["color"], linestyle=look["linestyle"], label=label)
+        _neuron_bars(hist, data)
         hist.set_xlabel("neurons zeroed to flip the prediction")
         hist.set_ylabel("targets")
         hist.set_title("neurons to flip (targets fitted at the start)")
@@ -186,20 +200,23 @@ def draw_etd(data: EtdEvals, note: str = "") -> "Figure":
         fig = style.new_figure(style.COLUMN_WIDTH, 2.6)
         ax = fig.add_subplot()
         width = 0.8 / max(1, len(data.modes))
-        look = {"kept": style.OKABE_ITO["blue"], "dropped": style.OKABE_ITO["vermillion"], "example": style.OKABE_ITO["bluish_green"]}
+        colours = {"kept": style.OKABE_ITO["blue"], "dropped": style.OKABE_ITO["vermillion"], "example": style.OKABE_ITO["bluish_green"]}
+        hatches = {"kept": HATCHES[1], "dropped": HATCHES[2], "example": HATCHES[0]}
         for j, mode in enumerate(data.modes):
             line = data.values[mode]
             xs = [x + (j - (len(data.modes) - 1) / 2) * width for x in line.x]
-            ys = [0.0 if y is None else y for y in line.y]
-            ax.bar(xs, ys, width=width, color=look.get(mode, style.CYCLE[j % len(style.CYCLE)]), hatch=HATCHES[j % len(HATCHES)],
+            keep = [i for i, y in enumerate(line.y) if y is not None]  # a missing value is no bar, not a 0
+            xs, ys = [xs[i] for i in keep], [line.y[i] for i in keep]
+            std = None if line.std is None else [line.std[i] or 0.0 for i in keep]
+            ax.bar(xs, ys, width=width, color=colours.get(mode, style.CYCLE[j % len(style.CYCLE)]), hatch=hatches.get(mode, HATCHES[3]),
                    edgecolor="white", linewidth=0.3, label=_mode_label(mode),
-                   yerr=None if line.std is None else [s or 0.0 for s in line.std], capsize=2, error_kw={"elinewidth": 0.8})
+                   yerr=std, capsize=2, error_kw={"elinewidth": 0.8})
         ax.set_xticks(range(len(data.categories)))
         ax.set_xticklabels(data.categories)
         ax.set_ylabel("accuracy")
         ax.set_ylim(0, 1.05)
         fig.legend(loc="outside lower center", ncols=1)
-        _title(fig, "Example-tied dropout: memorization neurons kept vs dropped", note)
+        _title(fig, "Example-tied dropout:\nmemorization neurons kept vs dropped", note)
     return fig
 
 
