@@ -110,7 +110,7 @@ class Results:
 
     def columns(self, table: str) -> list[str]:
         """The columns of ``table``'s view ([] when the home has no such table)."""
-        from memscope.store.catalog import sql_identifier
+        from memscope.store.views import sql_identifier
 
         if table not in self.home.table_names():
             return []
@@ -118,13 +118,13 @@ class Results:
 
     def table(self, table: str) -> "pa.Table":
         """Every row of ``table`` over the runs (a plugin's small table, shown whole)."""
-        from memscope.store.catalog import sql_identifier
+        from memscope.store.views import sql_identifier
 
         return self.arrow(f"SELECT * FROM {sql_identifier(table)}")
 
     def parts(self, table: str) -> list[Path]:
         """The Parquet parts of ``table`` among the runs."""
-        from memscope.store.writer import PART_RE
+        from memscope.store.parts import PART_RE
 
         return [p for d in self.run_dirs if (d / table).is_dir() for p in sorted((d / table).iterdir()) if PART_RE.match(p.name)]
 

@@ -86,7 +86,7 @@ def window_tables(data: RunResults) -> list[Table]:
     if len(starts) > MAX_CHECKPOINT_COLUMNS:  # very long runs: wider windows, same table width
         width = gradients.WINDOW * math.ceil(len(starts) / MAX_CHECKPOINT_COLUMNS)
         ws = gradients.windows(data, width).to_pylist()
-    labels = sorted({w["start"]: _span(ws, w["start"]) for w in ws}.items())
+    labels = sorted({w["start"]: w["label"] for w in ws}.items())
     cell = {(w["layer_index"], w["start"]): w for w in ws}
     layers = list(dict.fromkeys((w["layer_index"], w["layer"]) for w in ws))
     span = f"{width}-epoch windows"
@@ -106,9 +106,3 @@ def window_tables(data: RunResults) -> list[Table]:
     tables[-1].caption = "each epoch's values are of that epoch's summed gradients; a window shows their mean"
     return tables
 
-
-def _span(ws: list[dict[str, Any]], start: int) -> str:
-    """The label of the window starting at ``start``: the epochs any layer has in it."""
-    lo = min(w["first"] for w in ws if w["start"] == start)
-    hi = max(w["last"] for w in ws if w["start"] == start)
-    return f"{lo}" if lo == hi else f"{lo}-{hi}"

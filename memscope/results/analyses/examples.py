@@ -18,7 +18,8 @@ def learned(src: Results) -> "pa.Table":
     """One row per training example with a last-epoch row: example, is_noisy, learned (the
     first epoch from which it is predicted as its observed label to the last epoch; the
     first epoch when never wrong, NULL when wrong at the last epoch), and the last epoch's
-    loss and margin (training pass)."""
+    loss and margin (training pass), and the run's first_epoch and last_epoch of
+    ``example_epochs``."""
     body = f"""
         WITH ex AS ({_TRAIN}),
         bounds AS (SELECT run_id, min(epoch) AS first, max(epoch) AS last FROM example_epochs GROUP BY run_id),
@@ -27,7 +28,7 @@ def learned(src: Results) -> "pa.Table":
                   ON b.run_id = e.run_id AND e.epoch = b.last)
         SELECT ex.run_id, ex.example, ex.is_noisy,
                CASE WHEN w.last_wrong IS NULL THEN b.first WHEN w.last_wrong >= b.last THEN NULL ELSE w.last_wrong + 1 END AS learned,
-               f.loss, f.margin
+               f.loss, f.margin, b.first AS first_epoch, b.last AS last_epoch
         FROM ex JOIN bounds b USING (run_id) LEFT JOIN wrong w USING (run_id, example) JOIN final f USING (run_id, example)
     """
     return frame(src, body, "example")

@@ -90,7 +90,8 @@ def windows(src: Results, width: int = WINDOW, with_all: bool = True) -> "pa.Tab
     """Per run, layer group (network order, then "all layers" with ``layer_index`` -1 when
     ``with_all`` and there are several groups) and window of ``width`` epochs: layer_index,
     layer, start (the window's first epoch by the grid: 1, 6, 11, ...), first and last
-    (epochs present), label ("6-10"), the mean of each norm and of the cosine, ratio
+    (the group's epochs in it), label ("6-10": the epochs any group of the run has in the
+    window, the same for every group), the mean of each norm and of the cosine, ratio
     (noisy / clean norm of the summed gradients: the paper's "comparable" aggregate) and
     ratio_per_example."""
     import pyarrow as pa
@@ -107,7 +108,21 @@ def windows(src: Results, width: int = WINDOW, with_all: bool = True) -> "pa.Tab
         if run_key in several:
             runs[run_key].setdefault((-1, ALL_LAYERS), []).append(r)
     rows = [{**dict(zip(keys, run_key)), **w} for run_key, series in runs.items() for w in _windows_of(series, width)]
+    _label_by_run(rows, keys)
     return pa.Table.from_pylist(rows, schema=_window_schema(keys, src))
+
+
+def _label_by_run(rows: list[dict[str, Any]], keys: list[str]) -> None:
+    """One label per window of a run (the epochs any layer group has in it), so the labels
+    can head the columns of a layer x window table."""
+    span: dict[tuple, tuple[int, int]] = {}
+    for r in rows:
+        key = (*(r[k] for k in keys), r["start"])
+        lo, hi = span.get(key, (r["first"], r["last"]))
+        span[key] = (min(lo, r["first"]), max(hi, r["last"]))
+    for r in rows:
+        lo, hi = span[(*(r[k] for k in keys), r["start"])]
+        r["label"] = f"{lo}" if lo == hi else f"{lo}-{hi}"
 
 
 def _window_schema(keys: list[str], src: Results) -> "pa.Schema":

@@ -24,7 +24,7 @@ def over_seeds(sweep: SweepResults, table: "pa.Table", by: Sequence[str] = (), v
     ``run_id`` and ``cell``): cell, cell_label, the group keys, the ``by`` columns, n_runs,
     and for each of ``values`` its ``_mean`` and ``_std`` over the cell's runs, ordered by
     cell then ``by``. Cells without runs are left out."""
-    from memscope.store.catalog import sql_identifier as q
+    from memscope.store.views import sql_identifier as q
 
     missing = [c for c in ("run_id", "cell", *by, *values) if c not in table.column_names]
     if missing:

@@ -15,9 +15,10 @@ from textual.widgets import DataTable, Footer, Label, Select, TabbedContent, Tab
 
 from memscope.format import accuracy
 from memscope.report import flips
-from memscope.report.gradient_windows import WINDOW, window_labels, windows
 from memscope.report.sections import spread
-from memscope.tui import data
+from memscope.results.analyses import etd, flipping, gradients, retraining, rewinding
+from memscope.results.runs import parts_signature
+from memscope.results.source import open_run
 from memscope.tui.screens.base import SectionScreen
 from memscope.tui.screens.pick_run import PickRunMixin
 from memscope.tui.widgets.mode_bar import ModeBar
@@ -67,6 +68,22 @@ def _cols(table: Any) -> dict[str, list]:
 def _pick(values: list[int], limit: int) -> list[int]:
     """About ``limit`` of the sorted ``values``, spread evenly, first and last included."""
     return [values[i] for i in spread(len(values), limit)]
+
+
+def read_layers(home: Any, run_id: str) -> dict[str, Any]:
+    """Everything the screen draws, from the analysis readers the report uses too (so the
+    app and the report count the same targets and windows)."""
+    with open_run(home, run_id) as run:
+        return {
+            "layer_epochs": gradients.layer_epochs(run),
+            "gradient_windows": gradients.windows(run, gradients.WINDOW, with_all=False),
+            "layer_rewinds": rewinding.rewinds(run),
+            "layer_retrains": retraining.retrains(run),
+            "neuron_flips": flipping.targets(run),
+            "flip_summary": flipping.summary(run),
+            "flip_placement": flipping.placement(run),
+            "etd_evals": etd.evals(run),
+        }
 
 
 class LayersScreen(PickRunMixin, SectionScreen):
@@ -162,13 +179,13 @@ class LayersScreen(PickRunMixin, SectionScreen):
         if run_id is None or not self.mapp.home.run_dir(run_id).is_dir():
             self.post_message(self.LayersLoaded(run_id or "", {}, ()))
             return
-        signature = data.parts_signature(
+        signature = parts_signature(
             self.mapp.home, run_id, ("layers", "layer_epochs", "layer_rewinds", "layer_retrains", "neuron_flips",
                                      "neuron_flip_steps", "etd_evals"),
         )
         if signature == self.signature:
             return
-        self.post_message(self.LayersLoaded(run_id, data.layer_data(self.mapp.store, run_id), signature))
+        self.post_message(self.LayersLoaded(run_id, read_layers(self.mapp.home, run_id), signature))
 
     def on_layers_screen_layers_loaded(self, message: LayersLoaded) -> None:
         none = self.query_one("#layers-none", Label)
@@ -206,11 +223,11 @@ class LayersScreen(PickRunMixin, SectionScreen):
             select.set_options(options)
             select.value = current if current in [v for _, v in options] else "__all__"
         self._gradient_norms()
-        ws = windows(t.to_pylist(), WINDOW, with_all=False)
-        labels = window_labels(ws)
-        by = {(w.layer, w.start): w for w in ws}
+        ws = self.tables["gradient_windows"].to_pylist()
+        labels = sorted({w["start"]: w["label"] for w in ws}.items())
+        by = {(w["layer"], w["start"]): w for w in ws}
         self.query_one("#gradients-cosine", Heatmap).show(
-            layers, [label for _, label in labels], [[getattr(by.get((l, start)), "cosine", None) for start, _ in labels] for l in layers],
+            layers, [label for _, label in labels], [[by[(l, start)]["cosine"] if (l, start) in by else None for start, _ in labels] for l in layers],
             vmin=-1.0, vmax=1.0,
         )
         table = self.query_one("#gradients-windows", DataTable)
@@ -220,7 +237,7 @@ class LayersScreen(PickRunMixin, SectionScreen):
             cells = []
             for start, _ in labels:
                 w = by.get((layer, start))
-                cells.append("" if w is None else f"{cell(w.cosine)} / {cell(w.ratio_per_example)}")
+                cells.append("" if w is None else f"{cell(w['cosine'])} / {cell(w['ratio_per_example'])}")
             table.add_row(layer, *cells)
 
     @on(Select.Changed, "#gradients-layer")
@@ -279,16 +296,21 @@ class LayersScreen(PickRunMixin, SectionScreen):
         """Counted targets only (fitted at the start), each count beside its collateral damage."""
         t = self.tables["neuron_flips"]
         self._set_empty("flips", t.num_rows == 0)
-        groups = flips.summarize(t.to_pylist())
-        self.query_one("#flips-hist", HistogramPlot).show(
-            [Series(label, [], groups[label].flipped if label in groups else [], label) for label in ("clean", "noisy")]
-        )
-        place = flips.placement(self.tables["neuron_flip_steps"].to_pylist())
-        names = [name for _, name in place.layers]
+        edits: dict[str, list[int]] = {}
+        for target in t.to_pylist():
+            if target["neurons_to_flip"] is not None:
+                edits.setdefault("noisy" if target["is_noisy"] else "clean", []).append(target["neurons_to_flip"])
+        self.query_one("#flips-hist", HistogramPlot).show([Series(label, [], edits.get(label, []), label) for label in ("clean", "noisy")])
+        per_layer: dict[tuple[int, str], int] = {}
+        layers: dict[int, str] = {}
+        for r in self.tables["flip_placement"].to_pylist():  # summed over parameter kinds
+            layers.setdefault(r["layer_index"], r["layer"])
+            per_layer[(r["layer_index"], r["group"])] = per_layer.get((r["layer_index"], r["group"]), 0) + r["edits"]
         self.query_one("#flips-layers", BarPlot).show(
-            names, [Series(g, [], [place.edits.get((i, g), 0) for i, _ in place.layers], g) for g in ("clean", "noisy")],
+            [layers[i] for i in sorted(layers)], [Series(g, [], [per_layer.get((i, g), 0) for i in sorted(layers)], g) for g in ("clean", "noisy")],
         )
-        lines = [flips.summary_line(groups[label]) for label in ("noisy", "clean") if label in groups]
+        groups = self.tables["flip_summary"].to_pylist()  # noisy first
+        lines = [flips.summary_line(g) for g in groups]
         skipped = flips.skipped_text(groups)
         if skipped:
             lines.append(skipped)
