@@ -1,5 +1,5 @@
 """``python -m memscope``: the same as the ``memscope`` command."""
 
-from memscope.cli.app import main
+from memscope.main import main
 
 main()

@@ -43,7 +43,7 @@ def _pick_format(target: Path, fmt: str | None) -> str:
 
 
 def _tables(conn: Any) -> list[str]:
-    from memscope.store.catalog import META_VIEW
+    from memscope.store.views import META_VIEW
 
     rows = conn.execute(
         "SELECT view_name FROM duckdb_views() WHERE NOT internal AND NOT temporary "
@@ -54,7 +54,7 @@ def _tables(conn: Any) -> list[str]:
 
 def _reader(conn: Any, table: str, run_ids: list[str] | None) -> tuple[Any, list[str]]:
     """An Arrow reader over one view, and the names of its JSON columns (Arrow drops the type)."""
-    from memscope.store.catalog import sql_identifier, sql_string
+    from memscope.store.views import sql_identifier, sql_string
 
     # runs.run_dir relative to the home: the export must not point into the home it came from
     star = r"* REPLACE (regexp_replace(run_dir, '^.*/(runs/[^/]+)$', '\1') AS run_dir)" if table == "runs" else "*"
@@ -74,7 +74,7 @@ def run_configs(conn: Any, run_ids: list[str] | None) -> Any:
 
     import pyarrow as pa
 
-    from memscope.store.catalog import sql_string
+    from memscope.store.views import sql_string
 
     sql = "SELECT run_id, run_dir FROM runs"
     if run_ids:
@@ -98,7 +98,7 @@ def _export_meta(out: Any, source: Path, tables: list[str]) -> None:
     from datetime import datetime, timezone
 
     from memscope import __version__
-    from memscope.store.catalog import META_VIEW
+    from memscope.store.views import META_VIEW
 
     out.execute(
         f"CREATE TABLE {META_VIEW} AS SELECT 'export' AS kind, ?::VARCHAR AS exported_from, "
@@ -109,7 +109,8 @@ def _export_meta(out: Any, source: Path, tables: list[str]) -> None:
 
 def export_duckdb(conn: Any, target: Path, run_ids: list[str] | None, source: Path | None = None) -> dict[str, int]:
     """Every view as a table, plus ``run_configs`` and ``memscope_meta`` (``source``: the home)."""
-    from memscope.store.catalog import build_duckdb_file, sql_identifier
+    from memscope.store.catalog import build_duckdb_file
+    from memscope.store.views import sql_identifier
 
     counts: dict[str, int] = {}
 
@@ -136,6 +137,8 @@ def export_duckdb(conn: Any, target: Path, run_ids: list[str] | None, source: Pa
 def export_parquet(conn: Any, target: Path, run_ids: list[str] | None) -> dict[str, int]:
     import pyarrow.parquet as pq
 
+    from memscope.store.parts import write_parquet_atomic
+
     target.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
     for table in _tables(conn):
@@ -153,21 +156,9 @@ def export_parquet(conn: Any, target: Path, run_ids: list[str] | None) -> dict[s
             tmp.unlink(missing_ok=True)
         counts[table] = rows
     configs = run_configs(conn, run_ids)
-    write_parquet_file(configs, target / f"{RUN_CONFIGS}.parquet")
+    write_parquet_atomic(configs, target / f"{RUN_CONFIGS}.parquet")
     counts[RUN_CONFIGS] = configs.num_rows
     return counts
-
-
-def write_parquet_file(table: Any, path: Path) -> None:
-    """``table`` to ``path`` through a temporary file renamed into place."""
-    import pyarrow.parquet as pq
-
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 @handle_errors

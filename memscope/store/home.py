@@ -28,13 +28,18 @@ if TYPE_CHECKING:
 
 
 def core_schema_fingerprint() -> str:
-    """A short hash of every core table's schema: it changes when a column is added."""
+    """A short hash of the core tables' definitions (memscope/store/schemas.py): it changes
+    when a column is added; any other edit of that file costs one re-check of the schema
+    parts. Hashing the file rather than the schemas keeps pyarrow out of opening a home."""
     import hashlib
 
-    from memscope.store.schemas import CORE_TABLES
+    try:
+        data = Path(__file__).with_name("schemas.py").read_bytes()
+    except OSError:  # installed without sources: hash the schemas themselves
+        from memscope.store.schemas import CORE_TABLES
 
-    text = "\n".join(f"{name}:{schema}" for name, schema in sorted(CORE_TABLES.items()))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+        data = "\n".join(f"{name}:{schema}" for name, schema in sorted(CORE_TABLES.items())).encode()
+    return hashlib.sha256(data).hexdigest()[:16]
 
 
 def _same_schema(path: Path, schema: "pa.Schema") -> bool:
@@ -140,6 +145,8 @@ class Home:
 
     def ensure(self) -> "Home":
         """Create the home, its schema parts and catalog; a clear error if it cannot be written."""
+        if self._is_current():
+            return self
         from memscope.store.schemas import CORE_TABLES
 
         try:
@@ -152,7 +159,7 @@ class Home:
             if upgrade:
                 for old in self.schema_dir.glob(".core-*"):
                     old.unlink(missing_ok=True)
-                marker.touch()
+                marker.write_text("\n".join(CORE_TABLES) + "\n", encoding="utf-8")
         except OSError as exc:
             raise StoreError(
                 f"cannot write the memscope home {self.root}: {exc.strerror or exc}; "
@@ -161,6 +168,21 @@ class Home:
         if created or not self.catalog_path.exists():
             self._refresh_catalog()
         return self
+
+    def _is_current(self) -> bool:
+        """Whether the last :meth:`ensure` was for these core schemas and nothing it made is
+        gone: the marker lists the core tables, so a few stats tell, without pyarrow (every
+        ``memscope query`` opens its home this way)."""
+        marker = self.schema_dir / f".core-{core_schema_fingerprint()}"
+        try:
+            tables = marker.read_text(encoding="utf-8").split()
+        except (OSError, UnicodeDecodeError):
+            return False
+        return (
+            bool(tables)
+            and self.catalog_path.is_file()
+            and all((self.schema_dir / table / SCHEMA_PART).is_file() for table in tables)
+        )
 
     def _refresh_catalog(self) -> None:
         """Rebuild the catalog; a bad part elsewhere in the home must not stop a run or a

@@ -25,7 +25,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Iterator, Union
 
 from memscope.errors import ExitCode, QueryError
 from memscope.store.connection import _as_home, bad_part_error, open_connection, out_of_memory_error
@@ -56,6 +56,64 @@ class QueryResult:
     @property
     def num_rows(self) -> int:
         return self.table.num_rows
+
+    def rows(self) -> Iterator[list[Any]]:
+        """Each row as a list of Python values (what :mod:`memscope.store.formats` writes)."""
+        for batch in self.table.to_batches():
+            columns = [column.to_pylist() for column in batch.columns]
+            yield from (list(row) for row in zip(*columns))
+
+
+class RowStream:
+    """A statement's rows as Python values, read a batch at a time, without pyarrow: what
+    ``memscope query`` writes as text. DuckDB holds the result; :meth:`rows` reads it once.
+
+    ``truncated`` and ``num_rows`` are final once :meth:`rows` is exhausted (``truncated``
+    is known at once when ``limit`` is smaller than the first batch, the usual case).
+    Errors while reading raise :class:`QueryError`, like :func:`execute`.
+    """
+
+    def __init__(self, relation: Any, limit: int | None, statements: int, started: float):
+        self.columns: list[str] = list(relation.columns) if relation is not None else []
+        self.types: list[str] = [str(t) for t in relation.types] if relation is not None else []
+        self.statements = statements
+        self.limit = limit or None
+        self.truncated = False
+        self.num_rows = 0
+        self._started = started
+        self._batch = BATCH_ROWS if self.limit is None else max(1, min(BATCH_ROWS, self.limit + 1))
+        if relation is None:  # a statement without a result (BEGIN, COMMIT)
+            self._source: Iterator[tuple[Any, ...]] = iter(())
+        else:
+            # one row past the limit tells whether there were more
+            limited = relation if self.limit is None else relation.limit(self.limit + 1)
+            self._source = limited.iter_rows(self._batch)
+        self._first = self._read(self._batch)  # runs the statement: errors surface here
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self._started
+
+    def _read(self, count: int) -> list[tuple[Any, ...]]:
+        import itertools
+
+        import duckdb
+
+        try:
+            return list(itertools.islice(self._source, count))
+        except duckdb.Error as exc:
+            raise _error(exc) from None
+
+    def rows(self) -> Iterator[list[Any]]:
+        batch = self._first
+        while batch:
+            for row in batch:
+                if self.limit is not None and self.num_rows == self.limit:
+                    self.truncated = True
+                    return
+                self.num_rows += 1
+                yield list(row)
+            batch = self._read(self._batch)
 
 
 # --------------------------------------------------------------------------- execution
@@ -135,6 +193,25 @@ def _run(conn: "duckdb.DuckDBPyConnection", sql: str, limit: int | None) -> Quer
     return QueryResult(table, columns, types, truncated, time.perf_counter() - started, len(statements))
 
 
+def stream_rows(conn: "duckdb.DuckDBPyConnection", sql: str, limit: int | None = None) -> RowStream:
+    """Check and run ``sql`` like :func:`execute`, for rows read as Python values (no
+    pyarrow): the first batch is read here, the rest as :meth:`RowStream.rows` goes."""
+    import duckdb
+
+    started = time.perf_counter()
+    statements = read_only_statements(sql, conn)
+    relation = None
+    try:
+        for text in statements:  # as in _run: only the last statement's rows are read
+            relation = _relation(conn, text)
+    except duckdb.Error as exc:
+        raise _error(exc) from None
+    except KeyboardInterrupt:
+        conn.interrupt()
+        raise
+    return RowStream(relation, limit, len(statements), started)
+
+
 def execute(
     conn_or_home: "duckdb.DuckDBPyConnection | Home | str | Path",
     sql: str,
@@ -193,7 +270,9 @@ __all__ = [
     "BATCH_ROWS",
     "QueryHandle",
     "QueryResult",
+    "RowStream",
     "execute",
     "is_read_only_statement",
     "read_only_statements",
+    "stream_rows",
 ]

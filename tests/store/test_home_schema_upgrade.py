@@ -34,3 +34,26 @@ def test_a_current_home_is_not_rewritten(tmp_path):
     before = part.stat().st_mtime_ns
     Home(home.root).ensure()
     assert part.stat().st_mtime_ns == before
+
+
+def test_a_current_home_opens_without_pyarrow(tmp_path):
+    """ensure() on a current home is a few stats: `memscope query` opens homes this way."""
+    import subprocess
+    import sys
+
+    home = Home(tmp_path / "home").ensure()
+    probe = (
+        "import sys\nfrom memscope.store.home import Home\n"
+        f"Home({str(home.root)!r}).ensure()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pyarrow'))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_a_missing_schema_part_is_written_again(tmp_path):
+    home = Home(tmp_path / "home").ensure()
+    part = home.schema_dir / "epochs" / SCHEMA_PART
+    part.unlink()
+    Home(home.root).ensure()
+    assert pq.read_schema(part).names == CORE_TABLES["epochs"].names

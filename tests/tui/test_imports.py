@@ -1,4 +1,4 @@
-"""The app starts without torch (and the CLI's TUI module without textual)."""
+"""The app starts without torch (and the composition root, memscope.main, without textual)."""
 
 import subprocess
 import sys
@@ -28,7 +28,7 @@ def test_app_built_and_screens_imported_without_torch(tmp_path):
     assert "torch" not in _modules_after(code)
 
 
-def test_cli_tui_module_defers_textual():
-    modules = _modules_after("import memscope.cli.tui")
+def test_composition_root_defers_textual():
+    modules = _modules_after("import memscope.main")
     assert "textual" not in modules
     assert "torch" not in modules
