@@ -1,4 +1,4 @@
-"""How memscope writes numbers for people: one rule shared by the app and ``memscope runs list``.
+"""How memscope writes numbers and durations for people: one rule shared by the app and ``memscope runs list``.
 
 Accuracies always have three decimals (``1.000`` beside ``0.993``, never ``1`` or ``.993``);
 losses and other unbounded values use one compact style (four significant digits); a missing
@@ -30,3 +30,18 @@ def compact(value: Any) -> str:
 def plural(count: int, noun: str, nouns: str | None = None) -> str:
     """``plural(1, 'neuron')`` -> ``1 neuron``; ``plural(3, 'neuron')`` -> ``3 neurons``."""
     return f"{count} {noun if count == 1 else (nouns or noun + 's')}"
+
+
+def duration(seconds: Any) -> str:
+    """A span of time, compact: ``4.2s`` (under 10 s), ``42s``, ``3m25s``, ``1h05m``; ``—`` when unknown."""
+    if _missing(seconds) or not math.isfinite(float(seconds)):
+        return MISSING
+    seconds = max(0.0, float(seconds))
+    if seconds < 9.95:
+        return f"{seconds:.1f}s"
+    whole = int(round(seconds))
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"

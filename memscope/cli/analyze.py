@@ -27,18 +27,12 @@ def analyze_command(
 @common.handle_errors
 def _analyze(run_id, names, overrides, quiet, home, plugins_dir) -> None:
     from memscope.errors import ExitCode
-    from memscope.store.runinfo import effective_status, read_run_info
+    from memscope.results.runs import require_finished
 
     store = common.get_home(home)
-    run_dir = store.require_run(run_id)
-    run_id = run_dir.name  # a prefix, suffix or 'latest' becomes the full id
-    status = effective_status(read_run_info(run_dir), run_dir)  # the writer lock tells liveness
-    if status == "running":
-        from memscope.errors import ConfigError
-
-        raise ConfigError(f"run '{run_id}' is still running; analyse it when it has finished")
+    run_id = require_finished(store, run_id, "analyse", "analyse it when it has finished")  # the full id
     host = common.get_host(plugins_dir, home=store.root)
-    from memscope.train.runner import analyze
+    from memscope.train.reanalyze import analyze
 
     results = analyze(store, host, run_id, names, overrides, progress=not quiet)
     failed = {n: e for n, e in results.items() if e.get("status") != "completed"}

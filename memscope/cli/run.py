@@ -45,15 +45,14 @@ def _run(config: Path | None, overrides: list[str], resume: str | None, quiet: b
     store = common.get_home(home)
     host = common.get_host(plugins_dir, home=store.root)
     if resume is not None:
-        run_dir = store.require_run(resume)
-        resume = run_dir.name  # a prefix, suffix or 'latest' becomes the full id
+        from memscope.results.runs import require_finished
+
+        # a prefix, suffix or 'latest' becomes the full id; refusing a running run here is an
+        # early answer: the writer lock taken by Run.resume is what guarantees one writer
+        resume = require_finished(store, resume, "resume", "wait for it to finish, or cancel it first")
+        run_dir = store.run_dir(resume)
         if not (run_dir / "config.toml").is_file():
             raise ConfigError(f"no run '{resume}' to resume in {store.root}; see 'memscope runs list'")
-        from memscope.store.runinfo import effective_status, read_run_info
-
-        # an early answer; the writer lock taken by Run.resume is what guarantees one writer
-        if effective_status(read_run_info(run_dir), run_dir) == "running":
-            raise ConfigError(f"run '{resume}' is still running (pid {read_run_info(run_dir).get('pid')}); cancel it first")
         source = str(run_dir / "config.toml")
         cfg = load_config(run_dir / "config.toml", overrides)
         if overrides:

@@ -1,8 +1,8 @@
 """``memscope runs list | show | rm``: the runs in the home, read straight from run directories.
 
 These commands read ``run.json`` files with Python (no DuckDB), so they also work while the
-catalog is being rebuilt, and they apply the full liveness rule of
-:func:`memscope.store.runinfo.effective_status` (pid check on this host, heartbeat elsewhere).
+catalog is being rebuilt. The rules (run ids, live status, copies, deleting a running run,
+tags and notes) are :mod:`memscope.results.runs`', the same the app applies.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from memscope.cli.common import RUN_ID_HELP, HomeOption, JsonFlag, complete_run_id, eprint, handle_errors, print_table
-from memscope.errors import MemscopeError, StoreError
+from memscope.errors import MemscopeError
 
 runs_app = typer.Typer(
     name="runs",
@@ -37,22 +37,12 @@ def _home(home: Path | None):
 
 
 def _info(home, run_id: str) -> dict[str, Any]:
-    """run.json with ``status`` replaced by the effective status (unreadable = crashed)."""
-    from memscope.store.runinfo import effective_status, read_run_info
+    """run.json with ``status`` replaced by the live status (unreadable = crashed) and the
+    recorded one kept beside it."""
+    from memscope.results.runs import read_run
 
-    try:
-        info = read_run_info(home.run_dir(run_id))
-    except StoreError as exc:
-        return {"run_id": run_id, "status": "crashed", "recorded_status": None, "error": exc.message}
-    info.setdefault("run_id", run_id)
-    info["recorded_status"] = info.get("status")
-    info["status"] = effective_status(info, home.run_dir(run_id))  # the writer lock: crashed at once after kill -9
-    return info
-
-
-def _is_copy(info: dict[str, Any], folder: str) -> bool:
-    """A folder whose run.json names another run (a backup copy): listed once, as that run."""
-    return isinstance(info.get("run_id"), str) and info["run_id"] != folder
+    run = read_run(home, run_id)
+    return {**run.info, "status": run.status, "recorded_status": run.info.get("status")}
 
 
 @runs_app.command("list")
@@ -70,14 +60,14 @@ def list_runs(
 
     if status is not None and status not in STATUSES:
         raise MemscopeError(f"unknown status '{status}'; choose one of {', '.join(STATUSES)}")
+    from memscope.results.runs import list_runs
+
     resolved = _home(home)
-    infos = []
-    for run_id in reversed(resolved.run_ids()):
-        info = _info(resolved, run_id)
-        if _is_copy(info, run_id):
-            eprint(f"memscope: warning: runs/{run_id} is a copy of run {info['run_id']} (not listed); see 'memscope runs check'")
-            continue
-        infos.append(info)
+
+    def copy_found(row) -> None:
+        eprint(f"memscope: warning: runs/{row.run_id} is a copy of run {row.info['run_id']} (not listed); see 'memscope runs check'")
+
+    infos = [_info(resolved, row.run_id) for row in list_runs(resolved, on_copy=copy_found)]
     if status is not None:
         infos = [i for i in infos if i.get("status") == status]
     if json_:
@@ -96,13 +86,11 @@ def list_runs(
 def _config(home, run_id: str) -> tuple[str | None, dict[str, Any] | None]:
     import tomllib
 
-    path = home.run_dir(run_id) / "config.toml"
+    from memscope.results.configs import read_config_text
+
+    text = read_config_text(home, run_id)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError:
-        return None, None
-    try:
-        return text, tomllib.loads(text)
+        return text, tomllib.loads(text) if text is not None else None
     except tomllib.TOMLDecodeError:
         return text, None
 
@@ -115,8 +103,10 @@ def show(
     home: HomeOption = None,
 ) -> None:
     """Show one run: run.json, its config, and rows per table."""
+    from memscope.results.runs import resolve_run
+
     resolved = _home(home)
-    run_id = resolved.require_run(run_id).name  # a prefix, suffix or 'latest' becomes the full id
+    run_id = resolve_run(resolved, run_id)  # a prefix, suffix or 'latest' becomes the full id
     info = _info(resolved, run_id)
     config_text, config = _config(resolved, run_id)
     counts = resolved.table_row_counts(run_id)
@@ -159,12 +149,10 @@ def tag(
 
       memscope runs tag 3fa2 arch=
     """
-    from memscope.store.annotate import annotate_run, parse_tag
+    from memscope.results.runs import tag_run
 
-    resolved = _home(home)
-    run_dir = resolved.require_run(run_id)
-    info = annotate_run(run_dir, tags=dict(parse_tag(t) for t in tags))
-    eprint(f"memscope: {run_dir.name} tags: {json.dumps(info.get('tags') or {})}")
+    run = tag_run(_home(home), run_id, tags)
+    eprint(f"memscope: {run.run_id} tags: {json.dumps(run.tags)}")
 
 
 @runs_app.command("note")
@@ -181,12 +169,10 @@ def note(
 
       memscope runs note latest "lr too high: diverged after warmup"
     """
-    from memscope.store.annotate import annotate_run
+    from memscope.results.runs import note_run
 
-    resolved = _home(home)
-    run_dir = resolved.require_run(run_id)
-    info = annotate_run(run_dir, note=text, append=append)
-    eprint(f"memscope: {run_dir.name} note: {info.get('notes') or '(none)'}")
+    run = note_run(_home(home), run_id, text, append=append)
+    eprint(f"memscope: {run.run_id} note: {run.notes or '(none)'}")
 
 
 @runs_app.command("rm")
@@ -198,20 +184,17 @@ def rm(
     home: HomeOption = None,
 ) -> None:
     """Delete runs (their directories, checkpoints and results)."""
+    from memscope.results.runs import delete_runs, refuse_running, resolve_run
+
     resolved = _home(home)
-    run_ids = [resolved.require_run(r).name for r in run_ids]
-    running = [r for r in run_ids if _info(resolved, r).get("status") == "running"]
-    if running and not force:
-        raise MemscopeError(
-            f"run(s) still running: {', '.join(running)}; cancel them first, or pass --force"
-        )
-    unique = list(dict.fromkeys(run_ids))
+    unique = list(dict.fromkeys(resolve_run(resolved, r) for r in run_ids))
+    if not force:  # asked before the confirmation; delete_runs asks again after it
+        refuse_running(resolved, unique, "delete", "cancel it first, or pass --force")
     if not yes:
         if not typer.confirm(f"Delete {len(unique)} run(s): {', '.join(unique)}?", default=False, err=True):
             eprint("memscope: nothing deleted")
             return
-    for run_id in unique:
-        resolved.remove_run(run_id)
+    for run_id in delete_runs(resolved, unique, force=force):
         eprint(f"memscope: deleted {run_id}")
 
 
@@ -231,8 +214,10 @@ def check(
     from memscope.errors import ExitCode
     from memscope.store.check import check_home, quarantine
 
+    from memscope.results.runs import resolve_run
+
     resolved = _home(home)
-    run_ids = [resolved.require_run(r).name for r in run_ids or []]
+    run_ids = [resolve_run(resolved, r) for r in run_ids or []]
     problems = check_home(resolved, list(run_ids) if run_ids else None)
     fixed = quarantine(resolved, problems) if repair else []
     if json_:

@@ -26,6 +26,8 @@ from memscope.errors import StoreError
 
 RUN_JSON = "run.json"
 STATUSES = ("running", "completed", "cancelled", "failed", "crashed")
+#: The statuses a run never leaves (every one but ``running``): its results are final.
+FINISHED_STATUSES = tuple(s for s in STATUSES if s != "running")
 HEARTBEAT_SECONDS = 3.0
 #: A plain DuckDB client sees a killed run as ``crashed`` this long after its last heartbeat.
 STALE_SECONDS = 15.0
@@ -35,6 +37,20 @@ MAX_PID = 2**31 - 1
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def parse_time(value: Any) -> float | None:
+    """A run.json time stamp (ISO 8601, as :func:`now_iso` writes it) as POSIX seconds; a
+    stamp without a zone is UTC; None when ``value`` is not a time stamp."""
+    if not isinstance(value, str):
+        return None
+    try:
+        stamp = datetime.fromisoformat(value)
+        if stamp.tzinfo is None:
+            stamp = stamp.replace(tzinfo=timezone.utc)
+        return stamp.timestamp()
+    except (ValueError, OverflowError, OSError):  # not a stamp, or outside the platform's range
+        return None
 
 
 def new_run_id(label: str) -> str:
@@ -109,12 +125,10 @@ def effective_status(info: dict[str, Any], run_dir: Path | None = None) -> str:
     pid = info.get("pid")
     if info.get("hostname") == socket.gethostname() and isinstance(pid, int):
         return "running" if pid_alive(pid) else "crashed"
-    beat = info.get("updated_at")
-    try:
-        age = time.time() - datetime.fromisoformat(beat).timestamp()
-    except (TypeError, ValueError, OverflowError):
+    beat = parse_time(info.get("updated_at"))
+    if beat is None:
         return "crashed"
-    return "running" if age < STALE_SECONDS else "crashed"
+    return "running" if time.time() - beat < STALE_SECONDS else "crashed"
 
 
 class RunInfo:

@@ -17,8 +17,10 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, TextArea
 
 from memscope.errors import MemscopeError
+from memscope.results.examples import DatasetImages
+from memscope.results.launch import Launch
+from memscope.results.session import Store
 from memscope.store.home import Home, resolve_home
-from memscope.tui import data
 from memscope.tui.keys import read_escape_digit_as_alt
 from memscope.tui.screens.detail import RunDetailScreen
 from memscope.tui.screens.examples import ExamplesScreen
@@ -75,9 +77,9 @@ class MemscopeApp(App[None]):
         self.home = home
         self.plugins_dir = plugins_dir
         self.refresh_interval = refresh_interval
-        self.store = data.Store(home, self.plugin_host)
-        self.images = data.DatasetImages(home, self.plugin_host)
-        self.launches: list[data.Launch] = []
+        self.store = Store(home, self.plugin_host)
+        self.images = DatasetImages(home, self.read_dataset)
+        self.launches: list[Launch] = []
         self._host: "PluginHost | None" = None
         self._host_lock = threading.Lock()
         self.theme = theme
@@ -92,6 +94,16 @@ class MemscopeApp(App[None]):
 
                 self._host = get_host(self.plugins_dir, home=self.home.root)
             return self._host
+
+    def read_dataset(self, name: str, path: str, data_dir: Path) -> tuple[Any, list[str]]:
+        """A dataset's training images and class names through its registered loader (a
+        plugin's dataset too); the loaders live with the engine, so they are reached from
+        the app, not from the headless results layer. Never downloads."""
+        from memscope.data import DatasetRequest
+
+        loader = self.plugin_host().registries.datasets.get(name)
+        arrays = loader(DatasetRequest(name, path, data_dir, False)).validated(f"dataset '{name}'")
+        return arrays.x_train, list(arrays.class_names)
 
     def report_error(self, error: BaseException | str, title: str = "error") -> None:
         """Show an error without leaving the app (thread-safe)."""

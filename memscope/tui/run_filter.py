@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from memscope.tui.data import RunRow
+from memscope.results.runs import RunRow
 
 #: filter key -> the run.json field it reads ("noise" is special: a rate or a noise model name).
 TEXT_KEYS = {"status": "status", "dataset": "dataset", "data": "dataset", "model": "model",

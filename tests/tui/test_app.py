@@ -370,12 +370,12 @@ async def test_periodic_refresh_picks_up_new_epochs(make_app, home):
 
 
 async def test_a_failing_worker_is_reported_not_fatal(make_app, monkeypatch):
-    from memscope.tui import data
+    from memscope.tui.screens import runs
 
     def boom(home):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(data, "list_runs", boom)
+    monkeypatch.setattr(runs, "list_runs", boom)
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)

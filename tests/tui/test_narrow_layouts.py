@@ -7,7 +7,7 @@ import re
 import pytest
 from textual.widgets import DataTable, Static
 
-from memscope.tui import data
+from memscope.results.configs import config_diff
 from memscope.tui.screens.compare import CompareScreen
 from tests.tui.conftest import settle
 from tests.tui.fixture_home import RUN_A, RUN_B, RUN_C
@@ -60,9 +60,9 @@ def test_analyses_in_another_order_are_not_a_difference(home):
     for run_id, analyses in ((RUN_A, '["neuron_flipping", "rewinding"]'), (RUN_C, '["rewinding", "neuron_flipping"]')):
         path = home.run_dir(run_id) / "config.toml"
         path.write_text(path.read_text().replace("analyses = []", f"analyses = {analyses}"))
-    keys = [key for key, _ in data.config_diff(home, [RUN_A, RUN_C])]
+    keys = [key for key, _ in config_diff(home, [RUN_A, RUN_C])]
     assert "analyses" not in keys and "seed" in keys
     path = home.run_dir(RUN_C) / "config.toml"
     path.write_text(path.read_text().replace('analyses = ["rewinding", "neuron_flipping"]', 'analyses = ["rewinding"]'))
-    diff = dict(data.config_diff(home, [RUN_A, RUN_C]))
+    diff = dict(config_diff(home, [RUN_A, RUN_C]))
     assert diff["analyses"] == ["[neuron_flipping, rewinding]", "[rewinding]"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from memscope.tui.data import RunRow
+from memscope.results.runs import RunRow
 from memscope.tui.run_filter import FilterError, parse_filter
 
 

@@ -12,7 +12,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Select, Static
 
-from memscope.tui import data
+from memscope.results.configs import config_diff
 from memscope.tui.widgets.plots import LinePlot, Series
 
 METRICS = (
@@ -72,7 +72,7 @@ class CompareScreen(Screen):
     @work(thread=True, exclusive=True, exit_on_error=False)
     def load(self, metric: str) -> None:
         app = self.app
-        diff = data.config_diff(app.home, self.run_ids)  # type: ignore[attr-defined]
+        diff = config_diff(app.home, self.run_ids)  # type: ignore[attr-defined]
         curves = app.store.curves(metric, self.run_ids)  # type: ignore[attr-defined]
         self.post_message(self.ComparisonLoaded(diff, curves, metric))
 

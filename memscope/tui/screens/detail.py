@@ -13,9 +13,11 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Log, ProgressBar, Select, Static, TabbedContent, TabPane
 
+from memscope.format import accuracy, duration
 from memscope.report.memorization import evaluation_mode, memorization_phrase
-from memscope.format import accuracy
-from memscope.tui import data
+from memscope.results.launch import find_log, tail
+from memscope.results.runs import RunRow, cancel_run, parts_signature, read_run
+from memscope.store.runinfo import parse_time
 from memscope.tui.screens.base import SectionScreen
 from memscope.tui.screens.dialogs import ConfirmScreen
 from memscope.tui.screens.pick_run import PickRunMixin
@@ -48,7 +50,7 @@ FINISHED_AS = {"completed": "completed", "cancelled": "been cancelled", "failed"
                "crashed": "stopped (crashed: its process is gone)"}
 
 
-def cancel_or_explain(screen: Screen, run: "data.RunRow | None") -> None:
+def cancel_or_explain(screen: Screen, run: "RunRow | None") -> None:
     """``x``: ask to cancel a running run; for any other, say why nothing happens."""
     if run is None:
         screen.notify("No run selected: choose one in Runs (1) first.", title="cancel")
@@ -75,7 +77,7 @@ def _trained_with_etd(config_text: str) -> bool:
 def _send_cancel(app, run_id: str) -> None:
     def worker() -> None:
         try:
-            pid = data.cancel_run(app.home, run_id)
+            pid = cancel_run(app.home, run_id)
         except Exception as exc:  # noqa: BLE001
             app.report_error(exc, "cancel")
             return
@@ -86,7 +88,7 @@ def _send_cancel(app, run_id: str) -> None:
 
 @dataclass
 class DetailData:
-    run: data.RunRow
+    run: RunRow
     epochs: Any | None  # pa.Table, or None when unchanged
     log_path: str | None
     log_lines: list[str]
@@ -200,7 +202,7 @@ class RunDetailScreen(PickRunMixin, SectionScreen):
         if not home.run_dir(run_id).is_dir():
             self.post_message(self.DetailLoaded(run_id, None))  # type: ignore[arg-type]
             return
-        run = data.read_run(home, run_id)
+        run = read_run(home, run_id)
         epochs = None
         notes = []
         state = (run.epoch, run.status)
@@ -209,9 +211,9 @@ class RunDetailScreen(PickRunMixin, SectionScreen):
                 epochs = self.mapp.store.epochs(run_id)
             except Exception as exc:  # noqa: BLE001
                 notes.append(f"curves unavailable: {exc}")
-        log_path = data.find_log(home, run)
-        log_lines = data.tail(log_path, 400) if log_path else []
-        parts = data.parts_signature(home, run_id, home.table_names())
+        log_path = find_log(home, run)
+        log_lines = tail(log_path, 400) if log_path else []
+        parts = parts_signature(home, run_id, home.table_names())
         counts = self.mapp.store.table_counts(run_id) if parts != self.shown_parts else None
         config_text = None
         etd_enabled = None
@@ -224,7 +226,7 @@ class RunDetailScreen(PickRunMixin, SectionScreen):
         error_log = ""
         err = home.run_dir(run_id) / "error.log"
         if err.is_file():
-            error_log = "\n".join(data.tail(err, 60))
+            error_log = "\n".join(tail(err, 60))
         self.post_message(self.DetailLoaded(run_id, DetailData(run, epochs, str(log_path) if log_path else None,
                                                                 log_lines, counts, config_text, error_log, notes,
                                                                 state, parts, etd_enabled)))
@@ -268,7 +270,7 @@ class RunDetailScreen(PickRunMixin, SectionScreen):
             self.shown_config = message.run_id
             self.query_one("#detail-config", Static).update(d.config_text)
 
-    def _head(self, run: data.RunRow, etd_enabled: bool = False) -> None:
+    def _head(self, run: RunRow, etd_enabled: bool = False) -> None:
         status = self.query_one("#detail-status", Label)
         status.update(f" {run.status} ")
         for s in ("running", "completed", "cancelled", "failed", "crashed"):
@@ -281,11 +283,11 @@ class RunDetailScreen(PickRunMixin, SectionScreen):
         if run.status == "running" and running_analysis:
             eta_text = f"epoch {run.epoch}/{run.epochs} · analysis {running_analysis[0]}"
         elif run.status == "running":
-            eta_text = f"epoch {run.epoch}/{run.epochs} · ETA {data.format_duration(eta)}"
+            eta_text = f"epoch {run.epoch}/{run.epochs} · ETA {duration(eta)}"
         else:
-            started = data.parse_time(run.info.get("started_at"))
-            finished = data.parse_time(run.info.get("finished_at"))
-            took = data.format_duration(finished - started) if started and finished else "-"
+            started = parse_time(run.info.get("started_at"))
+            finished = parse_time(run.info.get("finished_at"))
+            took = duration(finished - started if started and finished else None)
             eta_text = f"epoch {run.epoch}/{run.epochs} · took {took}"
         self.query_one("#detail-eta", Label).update(eta_text)
         acc = lambda k: accuracy(run.info.get(k))  # noqa: E731
@@ -343,7 +345,7 @@ class RunDetailScreen(PickRunMixin, SectionScreen):
     def action_tab(self, tab: str) -> None:
         self.query_one("#detail-tabs", TabbedContent).active = tab
 
-    def _analyses(self, run: data.RunRow) -> None:
+    def _analyses(self, run: RunRow) -> None:
         rows = []
         for name in run.get("analyses_requested", []) or list(run.analyses):
             entry = run.analyses.get(name, {})
@@ -374,4 +376,4 @@ class RunDetailScreen(PickRunMixin, SectionScreen):
 
     def action_cancel_run(self) -> None:
         run_id = self.mapp.run_id
-        cancel_or_explain(self, data.read_run(self.mapp.home, run_id) if run_id else None)
+        cancel_or_explain(self, read_run(self.mapp.home, run_id) if run_id else None)

@@ -15,7 +15,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Static
 
 from memscope.format import compact, plural
-from memscope.tui import data
+from memscope.results.examples import ExampleDetail, example_detail
 from memscope.tui.widgets.image import ImageView
 from memscope.tui.widgets.plots import LinePlot, Series
 from memscope.tui.widgets.tables import cell
@@ -31,7 +31,7 @@ class ExampleDetailScreen(Screen):
 
     @dataclass
     class DetailLoaded(Message):
-        detail: data.ExampleDetail
+        detail: ExampleDetail
 
     @dataclass
     class ImageLoaded(Message):
@@ -46,7 +46,7 @@ class ExampleDetailScreen(Screen):
         self.examples = examples
         self.index = index
         self.class_names: list[str] = []
-        self.detail: data.ExampleDetail | None = None
+        self.detail: ExampleDetail | None = None
 
     @property
     def example(self) -> int:
@@ -77,7 +77,7 @@ class ExampleDetailScreen(Screen):
 
     @work(thread=True, exclusive=True, group="example-detail", exit_on_error=False)
     def load_detail(self, example: int) -> None:
-        self.post_message(self.DetailLoaded(data.example_detail(self.app.store, self.run_id, example)))  # type: ignore[attr-defined]
+        self.post_message(self.DetailLoaded(example_detail(self.app.store, self.run_id, example)))  # type: ignore[attr-defined]
 
     @work(thread=True, exclusive=True, group="example-image", exit_on_error=False)
     def load_image(self, example: int) -> None:
@@ -123,7 +123,7 @@ class ExampleDetailScreen(Screen):
         name = self.class_names[value] if self.class_names and 0 <= value < len(self.class_names) else ""
         return f"{value} ({name})" if name and name != str(value) else str(value)
 
-    def _facts(self, d: data.ExampleDetail) -> None:
+    def _facts(self, d: ExampleDetail) -> None:
         info = d.info
         t = Text()
         noisy = bool(info.get("is_noisy"))

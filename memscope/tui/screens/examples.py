@@ -15,7 +15,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Footer, Input, Label, Select, Static
 
 from memscope.format import MISSING, compact
-from memscope.tui import data
+from memscope.results.examples import EXAMPLE_FILTERS, ExamplePage, ExampleTable
 from memscope.tui.screens.base import SectionScreen
 from memscope.tui.screens.pick_run import PickRunMixin
 from memscope.tui.widgets.mode_bar import ModeBar
@@ -24,7 +24,7 @@ from memscope.tui.widgets.tables import cell
 PAGE_SIZE = 100
 #: Sort keys whose interesting end is the top (largest first) when first chosen.
 DESCENDING_BY_DEFAULT = frozenset({"loss", "mean_loss", "neurons_to_flip", "first_correct"})
-FILTERS = [(name, name) for name in data.EXAMPLE_FILTERS]
+FILTERS = [(name, name) for name in EXAMPLE_FILTERS]
 BASE_SORTS = [
     ("example id", "example"),
     ("final loss", "loss"),
@@ -75,7 +75,7 @@ class ExamplesScreen(PickRunMixin, SectionScreen):
     @dataclass
     class PageLoaded(Message):
         run_id: str
-        page: data.ExamplePage
+        page: ExamplePage
         request: tuple
         score_columns: list[str]
 
@@ -87,14 +87,14 @@ class ExamplesScreen(PickRunMixin, SectionScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.tables: dict[str, data.ExampleTable] = {}
+        self.tables: dict[str, ExampleTable] = {}
         self.tables_lock = threading.Lock()
         self.filter_name = "all"
         self.sort = "example"
         self.descending = False
         self.row_offset = 0
         self.where = ""
-        self.page: data.ExamplePage | None = None
+        self.page: ExamplePage | None = None
         self.shown_request: tuple | None = None
         self.last_draw_seconds = 0.0
         self.score_columns: list[str] = []
@@ -147,11 +147,11 @@ class ExamplesScreen(PickRunMixin, SectionScreen):
         self.fetch(run_id, self.filter_name, self.sort, self.descending, self.row_offset,
                    self.where if where is None else where)
 
-    def _table_for(self, run_id: str) -> data.ExampleTable:
+    def _table_for(self, run_id: str) -> ExampleTable:
         with self.tables_lock:
             table = self.tables.get(run_id)
             if table is None:
-                table = self.tables[run_id] = data.ExampleTable(self.mapp.store, run_id)
+                table = self.tables[run_id] = ExampleTable(self.mapp.store, run_id)
             return table
 
     @work(thread=True, exclusive=True, group="examples-page", exit_on_error=False)
@@ -194,7 +194,7 @@ class ExamplesScreen(PickRunMixin, SectionScreen):
         self.shown_request = message.request
         self.last_draw_seconds = time.perf_counter() - started
 
-    def draw_page(self, page: data.ExamplePage) -> None:
+    def draw_page(self, page: ExamplePage) -> None:
         table = self.query_one("#examples-table", DataTable)
         empty = self.query_one("#examples-empty", Label)
         if page.all_rows == 0:
@@ -305,7 +305,7 @@ class ExamplesScreen(PickRunMixin, SectionScreen):
             self.request_page()
 
     def action_next_filter(self) -> None:
-        names = list(data.EXAMPLE_FILTERS)
+        names = list(EXAMPLE_FILTERS)
         self.query_one("#examples-filter", Select).value = names[(names.index(self.filter_name) + 1) % len(names)]
 
     def action_next_sort(self) -> None:

@@ -15,7 +15,8 @@ from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Collapsible, Footer, Input, Label, Select, Static
 
 from memscope.errors import MemscopeError
-from memscope.tui import data, forms
+from memscope.results.launch import launch_run, sample_configs, save_launch_config, wait_for_run
+from memscope.tui import forms
 from memscope.tui.screens.base import SectionScreen
 from memscope.tui.screens.dialogs import PromptScreen
 from memscope.tui.widgets.mode_bar import ModeBar
@@ -106,7 +107,7 @@ class NewRunScreen(SectionScreen):
     def load(self) -> None:
         host = self.mapp.plugin_host()
         registries = host.registries
-        self.post_message(self.RegistriesLoaded(registries, data.sample_configs(), host.errors()))
+        self.post_message(self.RegistriesLoaded(registries, sample_configs(), host.errors()))
 
     async def on_new_run_screen_registries_loaded(self, message: RegistriesLoaded) -> None:
         self.registries = message.registries
@@ -344,11 +345,11 @@ class NewRunScreen(SectionScreen):
     def launch(self, toml_text: str, label: str) -> None:
         app = self.mapp
         try:
-            path = data.save_launch_config(app.home, toml_text, label)
-            launch = data.launch_run(app.home, path, app.plugins_dir)
+            path = save_launch_config(app.home, toml_text, label)
+            launch = launch_run(app.home, path, app.plugins_dir)
             app.launches.append(launch)
             self.post_message(self.LaunchStarted(launch.pid, str(launch.log_path)))
-            run_id = data.wait_for_run(app.home, launch)
+            run_id = wait_for_run(app.home, launch)
         except MemscopeError as exc:
             self.post_message(self.LaunchFailed(exc.message))
             return

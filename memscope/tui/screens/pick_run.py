@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual import work
 
-from memscope.tui import data
+from memscope.results.runs import RunRow, list_runs
 from memscope.tui.screens.dialogs import PickScreen
 
 
@@ -16,10 +16,10 @@ class PickRunMixin:
 
     @work(thread=True, exclusive=True, group="pick-run", exit_on_error=False)
     def _load_run_choices(self) -> None:
-        runs = data.list_runs(self.app.home)  # type: ignore[attr-defined]
+        runs = list_runs(self.app.home)  # type: ignore[attr-defined]
         self.app.call_from_thread(self._show_run_choices, runs)  # type: ignore[attr-defined]
 
-    def _show_run_choices(self, runs: list[data.RunRow]) -> None:
+    def _show_run_choices(self, runs: list[RunRow]) -> None:
         if not runs:
             self.app.notify("No runs yet: start one in New run (2).")  # type: ignore[attr-defined]
             return

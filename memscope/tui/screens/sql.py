@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Footer, Label, OptionList, Static, TextAr
 from textual.widgets.option_list import Option
 
 from memscope.errors import ExitCode, MemscopeError, QueryError
-from memscope.tui import data
+from memscope.results.history import HISTORY_FILE, SqlHistory
 from memscope.tui.screens.base import SectionScreen
 from memscope.tui.screens.dialogs import PickScreen, PromptScreen
 from memscope.tui.widgets.mode_bar import ModeBar
@@ -33,7 +33,7 @@ EXPORT_FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "json
 
 def export_result(result: Any, path: Path) -> None:
     """Write a query result like ``memscope query -o PATH`` does (format from the suffix)."""
-    from memscope.cli.query import render, write_parquet
+    from memscope.store.formats import render, write_parquet
 
     fmt = EXPORT_FORMATS.get(path.suffix.lower())
     if fmt is None:
@@ -96,7 +96,7 @@ class SqlScreen(SectionScreen):
         self.handle: Any = None  # memscope.store.query.QueryHandle, opened by the first query
         self.handle_lock = threading.Lock()
         self.running = False
-        self.history: data.SqlHistory | None = None
+        self.history: SqlHistory | None = None
         self.history_pos: int | None = None
         self.last_sql = ""
 
@@ -128,7 +128,7 @@ class SqlScreen(SectionScreen):
 
     @work(thread=True, exclusive=True, group="sql-side", exit_on_error=False)
     def load_side(self) -> None:
-        history = data.SqlHistory(self.mapp.home.root / data.HISTORY_FILE)
+        history = SqlHistory(self.mapp.home.root / HISTORY_FILE)
         history.load()
         self.history = history
         tables = []
