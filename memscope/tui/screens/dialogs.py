@@ -45,16 +45,23 @@ class ConfirmScreen(ModalScreen[bool]):
 
 
 class PromptScreen(ModalScreen[str | None]):
-    """One line of text (a path, a name); None when cancelled."""
+    """One line of text (a path, a name); None when cancelled. An empty answer is a cancel
+    too, unless ``allow_empty`` (then it is ``""``: clearing a note)."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, title: str, message: str = "", value: str = "", placeholder: str = "") -> None:
+    def __init__(self, title: str, message: str = "", value: str = "", placeholder: str = "",
+                 allow_empty: bool = False) -> None:
         super().__init__()
         self.title_text = title
         self.message = message
         self.value = value
         self.placeholder = placeholder
+        self.allow_empty = allow_empty
+
+    def _answer(self, text: str) -> str | None:
+        text = text.strip()
+        return text if text or self.allow_empty else None
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -71,11 +78,11 @@ class PromptScreen(ModalScreen[str | None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        self.dismiss(event.value.strip() or None)
+        self.dismiss(self._answer(event.value))
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
-        self.dismiss(self.query_one(Input).value.strip() or None if event.button.id == "ok" else None)
+        self.dismiss(self._answer(self.query_one(Input).value) if event.button.id == "ok" else None)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -1,4 +1,4 @@
-"""Runs: every run in the home, live; sort, filter, mark, compare, cancel, delete."""
+"""Runs: every run in the home, live; sort, filter, mark, compare, tag, note, cancel, delete."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Input, Label
 
+from memscope.errors import MemscopeError
 from memscope.format import accuracy
-from memscope.tui import data
+from memscope.results.runs import RunRow, delete_runs, list_runs, refuse_running
+from memscope.store.runinfo import FINISHED_STATUSES
 from memscope.tui.run_filter import FilterError, parse_filter
 from memscope.tui.screens.base import SectionScreen
 from memscope.tui.screens.dialogs import ConfirmScreen
@@ -36,11 +38,16 @@ COLUMNS = (
     ("curve", "noisy-train"),
     ("data", "data / model"),
     ("created_at", "started"),
+    ("annotations", "tags / note"),
 )
 #: Columns kept first when the terminal is narrow: what a run is and what it memorized come
 #: before how it got there. Columns that do not fit are left out, never cut or scrolled to.
+#: The tags / note column comes only when some run has one, and then before the progress:
+#: a person who tagged runs wants to tell them apart at 80 columns.
 PRIORITY = ("mark", "run_id", "status", "noise", "noisy_train_acc", "test_acc", "clean_train_acc",
-            "progress", "curve", "created_at", "data", "seed")
+            "annotations", "progress", "curve", "created_at", "data", "seed")
+#: The tags / note column is as wide as this at most (the rest is in 'memscope runs show').
+ANNOTATION_WIDTH = 24
 CELL_PADDING = 2  # the DataTable's cell padding, one column each side
 SORTABLE = ("run_id", "status", "progress", "noise", "seed", "clean_train_acc",
             "noisy_train_acc", "test_acc", "data", "created_at")
@@ -61,6 +68,13 @@ def short_id(run_id: str) -> str:
     return run_id
 
 
+def annotation_text(run: RunRow) -> str:
+    """A run's tags and the first line of its note, cut to ``ANNOTATION_WIDTH``."""
+    note = run.notes.splitlines()[0] if run.notes else ""
+    text = " · ".join(part for part in (" ".join(f"{k}={v}" for k, v in run.tags.items()), note) if part)
+    return text if cell_len(text) <= ANNOTATION_WIDTH else text[: ANNOTATION_WIDTH - 1].rstrip(" ·") + "…"
+
+
 def fit_columns(widths: dict[str, int], available: int) -> list[str]:
     """The columns (in display order) that fit in ``available`` cells, taken by PRIORITY."""
     chosen: set[str] = set()
@@ -74,7 +88,7 @@ def fit_columns(widths: dict[str, int], available: int) -> list[str]:
     return [key for key, _ in COLUMNS if key in chosen]
 
 
-def _sort_value(run: data.RunRow, key: str):
+def _sort_value(run: RunRow, key: str):
     if key == "progress":
         return (run.epoch / run.epochs) if run.epochs else 0.0
     if key == "noise":
@@ -101,6 +115,8 @@ class RunsScreen(SectionScreen):
         Binding("c", "compare", "Compare"),
         Binding("x", "cancel_run", "Cancel run"),
         Binding("delete,d", "delete", "Delete"),
+        Binding("t", "tag", "Tag"),
+        Binding("N", "note", "Note", key_display="N"),
         Binding("s", "sort", "Sort"),
         Binding("S", "reverse", "Reverse sort", show=False),
         Binding("slash", "filter", "Filter"),
@@ -112,7 +128,7 @@ class RunsScreen(SectionScreen):
 
     @dataclass
     class RunsLoaded(Message):
-        runs: list[data.RunRow]
+        runs: list[RunRow]
         curves: dict[str, list[float]]
 
     @dataclass
@@ -121,7 +137,7 @@ class RunsScreen(SectionScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.runs: list[data.RunRow] = []
+        self.runs: list[RunRow] = []
         self.curves: dict[str, list[float]] = {}
         # finished runs' curves, with the (epoch, status) they were read at: not re-queried each tick
         self.finished_curves: dict[str, tuple[tuple[int, str], list[float] | None]] = {}
@@ -155,7 +171,7 @@ class RunsScreen(SectionScreen):
 
     @work(thread=True, exclusive=True, group="runs-load", exit_on_error=False)
     def load(self) -> None:
-        runs = data.list_runs(self.mapp.home)
+        runs = list_runs(self.mapp.home)
         cache = {r.run_id: c for r in runs if (c := self.finished_curves.get(r.run_id)) and c[0] == (r.epoch, r.status)}
         curves = {run_id: ys for run_id, (_, ys) in cache.items() if ys is not None}
         wanted = [r.run_id for r in runs if r.run_id not in cache]
@@ -167,7 +183,7 @@ class RunsScreen(SectionScreen):
             if fresh is not None:
                 curves.update(fresh)
                 for r in runs:
-                    if r.run_id in wanted and r.status in data.TERMINAL:
+                    if r.run_id in wanted and r.status in FINISHED_STATUSES:
                         cache[r.run_id] = ((r.epoch, r.status), fresh.get(r.run_id))
         self.finished_curves = cache
         self.post_message(self.RunsLoaded(runs, curves))
@@ -184,7 +200,7 @@ class RunsScreen(SectionScreen):
             self.mapp.run_id = self.runs[0].run_id if self.runs else None
         self.render_table()
 
-    def visible_runs(self) -> list[data.RunRow]:
+    def visible_runs(self) -> list[RunRow]:
         """The runs the filter keeps, sorted; none when the filter cannot be read (``filter_error``)."""
         query = self.query_one("#runs-filter", Input).value.strip()
         self.filter_error = ""
@@ -205,6 +221,8 @@ class RunsScreen(SectionScreen):
         widths = {key: max([cell_len(label)] + [cell_len(str(row[key])) for row in rows]) for key, label in COLUMNS}
         available = (table.size.width or self.size.width or self.app.size.width) - 2  # room for a scrollbar
         shown = fit_columns(widths, available)
+        if not any(row["annotations"] for row in rows):
+            shown = [key for key in shown if key != "annotations"]  # no run has any: no empty column
         if shown != [str(c.value) for c in table.columns]:
             table.clear(columns=True)
             labels = dict(COLUMNS)
@@ -237,7 +255,7 @@ class RunsScreen(SectionScreen):
             empty.update("No run matches the filter.")
         empty.display = not runs  # the table stays (and keeps focus, so q still quits)
 
-    def _cells(self, run: data.RunRow) -> dict[str, Any]:
+    def _cells(self, run: RunRow) -> dict[str, Any]:
         progress = f"{run.epoch}/{run.epochs}" if run.epochs else str(run.epoch)
         if run.status == "running" and run.epochs:
             progress += f" {100 * run.epoch // run.epochs:>3d}%"
@@ -257,6 +275,7 @@ class RunsScreen(SectionScreen):
             "curve": Text(sparkline(self.curves.get(run.run_id, []), 12), style=self.app.theme_variables.get("error", "")),
             "data": f"{run.get('dataset', '-')}/{run.get('model', '-')}",
             "created_at": created,
+            "annotations": annotation_text(run),
         }
 
     # ------------------------------------------------------------------ helpers
@@ -361,9 +380,10 @@ class RunsScreen(SectionScreen):
         ids = self.targets()
         if not ids:
             return
-        running = [r.run_id for r in self.runs if r.run_id in ids and r.status == "running"]
-        if running:
-            self.notify(f"{', '.join(running)} is still running: cancel it first (x).", title="delete", severity="warning")
+        try:  # the rule of 'memscope runs rm' (without --force), asked before the confirmation
+            refuse_running(self.mapp.home, ids, "delete", "cancel it first (x)")
+        except MemscopeError as exc:
+            self.notify(exc.message, title="delete", severity="warning", markup=False)
             return
         listing = "\n".join(f"  {i}" for i in ids[:10]) + (f"\n  … and {len(ids) - 10} more" if len(ids) > 10 else "")
         message = f"Delete {len(ids)} run(s) with their checkpoints and results?\n{listing}\n\nThis cannot be undone."
@@ -379,8 +399,7 @@ class RunsScreen(SectionScreen):
         done = []
         for run_id in run_ids:
             try:
-                data.delete_run(self.mapp.home, run_id)
-                done.append(run_id)
+                done += delete_runs(self.mapp.home, [run_id])  # the rule of 'memscope runs rm'
             except Exception as exc:  # noqa: BLE001
                 self.mapp.report_error(exc, "delete")
         self.post_message(self.RunsDeleted(done))
@@ -390,6 +409,24 @@ class RunsScreen(SectionScreen):
             self.marked -= set(message.run_ids)
             self.notify(f"Deleted {len(message.run_ids)} run(s).", title="delete")
         self.load()
+
+    def cursor_run(self) -> RunRow | None:
+        run_id = self.cursor_run_id()
+        return next((r for r in self.runs if r.run_id == run_id), None)
+
+    def action_tag(self) -> None:
+        from memscope.tui.screens.annotate import ask_tag
+
+        run = self.cursor_run()
+        if run is not None:
+            ask_tag(self, run, self.load)
+
+    def action_note(self) -> None:
+        from memscope.tui.screens.annotate import ask_note
+
+        run = self.cursor_run()
+        if run is not None:
+            ask_note(self, run, self.load)
 
     def action_cancel_run(self) -> None:
         from memscope.tui.screens.detail import cancel_or_explain
