@@ -38,16 +38,19 @@ def report_command(
       memscope report --sweep SWEEP_ID
     """
     if sweep is not None:
-        _sweep_report(sweep, width, home)
+        _sweep_report(sweep, width, format_, no_plots, home)
     else:
         _report(run_id, width, format_, no_plots, home)
 
 
 @common.handle_errors
-def _sweep_report(sweep_id: str, width: int | None, home) -> None:
-    from memscope.sweep.report import print_sweep_report
+def _sweep_report(sweep_id: str, width: int | None, format_: str, no_plots: bool, home) -> None:
+    from memscope.errors import ConfigError
+    from memscope.report.sweep import print_sweep_report
 
-    print_sweep_report(common.get_home(home), sweep_id, width=width)
+    if format_ not in FORMATS:
+        raise ConfigError(f"--format {format_!r}: choose one of {', '.join(FORMATS)}")
+    print_sweep_report(common.get_home(home), sweep_id, width=width, format_=format_, plots=not no_plots)
 
 
 def _width(explicit: int | None) -> int:

@@ -260,7 +260,7 @@ def report_command(
     home: common.HomeOption = None,
 ) -> None:
     """The paper's figures for a sweep: mean and std over seeds per grid cell, as tables and terminal plots."""
-    from memscope.sweep.report import print_sweep_report
+    from memscope.report.sweep import print_sweep_report
 
     print_sweep_report(_home(ctx, home), sweep_id, width=width)
 

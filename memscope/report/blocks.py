@@ -19,6 +19,15 @@ class Column:
     wrap: bool = True  # False: one line, cut with an ellipsis when the table is too wide
 
 
+@dataclass(frozen=True)
+class MeanStd:
+    """A mean over runs (seeds) with its standard deviation (None: one run, no spread);
+    drawn as ``0.850 ± 0.071`` with the column's format for both."""
+
+    mean: float | None
+    std: float | None = None
+
+
 @dataclass
 class Table:
     columns: list[Column]
@@ -83,6 +92,10 @@ class Report:
 
 
 def format_value(value: Any, fmt: str = "") -> str:
+    if isinstance(value, MeanStd):
+        if value.std is None or value.std != value.std or value.mean is None:
+            return format_value(value.mean, fmt)
+        return f"{format_value(value.mean, fmt)} ± {format_value(value.std, fmt)}"
     if value is None:
         return "–"
     if isinstance(value, float):

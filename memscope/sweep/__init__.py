@@ -6,19 +6,17 @@ grid key. The sweep itself is recorded in ``<home>/sweeps/<sweep_id>/sweep.json`
 
 The torch-free API for other front ends (the TUI)::
 
-    from memscope.sweep import list_sweeps, load_sweep, sweep_progress, sweep_curves, sweep_report
+    from memscope.sweep import list_sweeps, load_sweep, sweep_progress
 
     list_sweeps(home)                 # [{sweep_id, status, executor, runs, completed, ...}]
     load_sweep(home, sweep_id)        # sweep.json, status made effective, counts
     sweep_progress(home, sweep_id)    # ... with each entry's run.json summary merged in
-    sweep_curves(home, sweep_id)      # pyarrow.Table: mean/std per cell and epoch
-    sweep_report(home, sweep_id)      # rich renderables: the paper's tables and plots
     launch_sweep(home, "cfg.toml", ["noise.rate=0.1,0.2"], workers=2, host=host)  # detached; -> id
                                       # (host: memscope.plugins.get_host(...), the caller's)
     cancel_sweep(home, sweep_id)      # SIGTERM the sweep process (and its runs); pending -> cancelled
 
-Nothing here imports torch; DuckDB, pyarrow and rich load only when the report or curves are
-asked for.
+A sweep's report and its learning curves over seeds are in ``memscope.report.sweep``
+(``sweep_report``, ``sweep_curves``). Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -32,19 +30,11 @@ __all__ = [
     "launch_sweep",
     "list_sweeps",
     "load_sweep",
-    "print_sweep_report",
-    "sweep_curves",
     "sweep_progress",
-    "sweep_report",
-    "sweep_report_text",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("sweep_curves", "sweep_report", "sweep_report_text", "print_sweep_report"):
-        from memscope.sweep import report
-
-        return getattr(report, name)
     if name in ("launch_sweep", "cancel_sweep"):
         from memscope.sweep import control
 

@@ -89,10 +89,10 @@ def test_run_json_not_an_object_lists_as_crashed(runner, home, list_run_json):
 
 
 def test_report_sweep_passes_width(runner, home, monkeypatch):
-    import memscope.sweep.report as sweep_report
+    import memscope.report.sweep as sweep_report
 
     seen = {}
-    monkeypatch.setattr(sweep_report, "print_sweep_report", lambda h, sweep_id, width=None: seen.update(id=sweep_id, width=width))
+    monkeypatch.setattr(sweep_report, "print_sweep_report", lambda h, sweep_id, width=None, **_: seen.update(id=sweep_id, width=width))
     result = invoke(runner, home, "report", "--sweep", "s1", "--width", "77")
     assert result.exit_code == 0, result.output
     assert seen == {"id": "s1", "width": 77}

@@ -64,7 +64,7 @@ def test_local_sweep_end_to_end_with_a_retry(cli, tiny_config, plugins_dir):
     report = cli("sweeps", "report", sweep_id)
     assert report.exit_code == 0 and "data.dataset" in report.stdout and "flaky" in report.stdout
 
-    from memscope.sweep import sweep_curves
+    from memscope.report.sweep import sweep_curves
 
     curves = sweep_curves(home, sweep_id)
     assert sorted(curves.column("data.dataset").to_pylist()) == ["flaky", "synthetic"]

@@ -75,7 +75,7 @@ def fabricated(tmp_path, tiny_config):
 
 
 def test_curves_mean_and_std_over_seeds(fabricated):
-    from memscope.sweep import sweep_curves
+    from memscope.report.sweep import sweep_curves
 
     home, sid = fabricated
     table = sweep_curves(home, sid)
@@ -91,7 +91,7 @@ def test_curves_mean_and_std_over_seeds(fabricated):
 
 
 def test_report_sections(fabricated):
-    from memscope.sweep import sweep_report_text
+    from memscope.report.sweep import sweep_report_text
 
     home, sid = fabricated
     text = sweep_report_text(home, sid, width=140)
@@ -114,7 +114,7 @@ def test_report_sections(fabricated):
 def test_report_sections_only_when_data_exists(fabricated):
     import shutil
 
-    from memscope.sweep import sweep_report_text
+    from memscope.report.sweep import sweep_report_text
 
     home, sid = fabricated
     for run_dir in home.runs_dir.glob("2026*"):
@@ -126,7 +126,7 @@ def test_report_sections_only_when_data_exists(fabricated):
 
 
 def test_report_without_finished_runs(tmp_path, tiny_config):
-    from memscope.sweep import sweep_report_text
+    from memscope.report.sweep import sweep_report_text
 
     home = Home(tmp_path / "home")
     sid = drv.create_sweep(home, config=tiny_config, axes=build_grid(["seed=1,2"]), overrides=[])
@@ -154,7 +154,8 @@ def test_api_is_torch_free(fabricated):
         "import sys\n"
         "from memscope.store.home import Home\n"
         "import memscope.cli.sweep\n"
-        "from memscope.sweep import list_sweeps, load_sweep, sweep_progress, sweep_curves, sweep_report\n"
+        "from memscope.sweep import list_sweeps, load_sweep, sweep_progress\n"
+        "from memscope.report.sweep import sweep_curves, sweep_report\n"
         f"home = Home({str(home.root)!r})\n"
         f"assert list_sweeps(home)[0]['sweep_id'] == {sid!r}\n"
         f"sweep_progress(home, {sid!r}); sweep_curves(home, {sid!r}); sweep_report(home, {sid!r})\n"
@@ -167,7 +168,7 @@ def test_api_is_torch_free(fabricated):
 def test_flipping_counts_only_fitted_targets_and_says_when_nothing_memorized(fabricated):
     """Old parts: "flipped with 0 neurons" was a target never fitted (skipped, not counted);
     final noisy-train accuracies of 0.2-0.5 are never called memorized."""
-    from memscope.sweep import sweep_report_text
+    from memscope.report.sweep import sweep_report_text
 
     home, sid = fabricated
     text = sweep_report_text(home, sid, width=200)
@@ -183,3 +184,15 @@ def test_flipping_counts_only_fitted_targets_and_says_when_nothing_memorized(fab
     text = sweep_report_text(home, sid, width=200)
     # the 0-neuron noisy target is skipped in every run: the noisy median is 4 exactly, 2 of the cell's 4 counted
     assert "4.0 ± 0.0" in text and "2/4" in text
+
+
+def test_the_sweep_report_comes_in_markdown_too(fabricated, cli, monkeypatch):
+    """The sweep report is built from the run report's blocks, so --format markdown works for it."""
+    home, sid = fabricated
+    monkeypatch.setenv("MEMSCOPE_HOME", str(home.root))
+    result = cli("report", "--sweep", sid, "--format", "markdown", "--no-plots")
+    assert result.exit_code == 0
+    text = result.stdout
+    assert text.startswith(f"# memscope report: {sid}") and "## Neuron flipping" in text and "```" not in text
+    assert "| 0.1 | 2 | 0.950 ± 0.000 | 0.400 ± 0.141 | no | 0.100 ± 0.000 | 0.850 ± 0.071 |" in text
+    assert cli("report", "--sweep", sid, "--format", "html").exit_code == 2
