@@ -37,7 +37,7 @@ def figures_command(
 @common.handle_errors
 def _figures(run_id: str | None, sweep_id: str | None, out: Path | None, fmt: str, home: Path | None) -> None:
     from memscope.errors import ConfigError
-    from memscope.figures.build import FIGURES, check_format, require_matplotlib, write_figures
+    from memscope.figures.build import FIGURES, check_format, default_out_dir, require_matplotlib, write_figures
     from memscope.results.source import open_run, open_sweep
 
     if run_id is not None and sweep_id is not None:
@@ -50,7 +50,7 @@ def _figures(run_id: str | None, sweep_id: str | None, out: Path | None, fmt: st
     source = open_run(store, run_id) if sweep_id is None else open_sweep(store, sweep_id)
     with source:
         subject = source.run_id if sweep_id is None else source.sweep_id
-        written = write_figures(source, out or Path("figures") / subject, fmt, on_file=lambda path: print(path, flush=True))
+        written = write_figures(source, out or default_out_dir(subject), fmt, on_file=lambda path: print(path, flush=True))
     for note in written.skipped:
         common.eprint(f"memscope: note: {note}")
     if not written.files:

@@ -40,6 +40,7 @@ class FigureSpec:
     by: tuple[str, ...] = ()
     values: tuple[str, ...] = ()  # empty: a sweep cell's rows are pooled, not averaged
     how: str = ""  # how to get the data, when running the analysis is not enough
+    localizes: bool = False  # refused on a run trained with example-tied dropout
 
     @property
     def hint(self) -> str:
@@ -83,11 +84,11 @@ FIGURES = (
     FigureSpec("gradient_cosine", "gradient_accounting", ("layer_epochs",), _layer_epochs, fd.figure_data_cosine,
                "draw_cosine", ("layer_index", "layer", "epoch"), ("cosine",)),
     FigureSpec("rewinding", "rewinding", ("layer_rewinds",), _rewinds, fd.figure_data_rewinds,
-               "draw_rewinds", ("layer_index", "layer", "checkpoint_epoch"), ACCURACIES),
+               "draw_rewinds", ("layer_index", "layer", "checkpoint_epoch"), ACCURACIES, localizes=True),
     FigureSpec("retraining", "retraining", ("layer_retrains",), _retrains, fd.figure_data_retrains,
-               "draw_retrains", ("layer_index", "layer", "reset_epoch", "retrain_epoch"), ACCURACIES),
+               "draw_retrains", ("layer_index", "layer", "reset_epoch", "retrain_epoch"), ACCURACIES, localizes=True),
     FigureSpec("neuron_flipping", "neuron_flipping", ("neuron_flips",), _flips, fd.figure_data_flips,
-               "draw_flips"),
+               "draw_flips", localizes=True),
     FigureSpec("etd", "etd", ("etd_evals",), _etd, fd.figure_data_etd,
                "draw_etd", ("mode",), tuple(name for name, _ in fd.ETD_CATEGORIES),
                "train a run with [etd] enabled = true and analysis 'etd', e.g. memscope run digits_etd"),
@@ -101,6 +102,12 @@ class Written:
 
     files: list[Path] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+
+
+def default_out_dir(subject: str) -> Path:
+    """Where figures go unless told otherwise: ``figures/<run or sweep id>`` under the
+    current folder (the CLI's default, and where the app saves)."""
+    return Path("figures") / subject
 
 
 def require_matplotlib() -> None:
@@ -132,8 +139,11 @@ def figure_of(spec: FigureSpec, src: "Results") -> "Figure | None":
     return draw_function(spec)(spec.data(*spec.read(src)))
 
 
-def skip_note(spec: FigureSpec, subject: str) -> str:
-    return f"{spec.name}: skipped, {subject} has no {' or '.join(spec.tables)} rows ({spec.hint})"
+def skip_note(spec: FigureSpec, subject: str, etd_trained: bool = False) -> str:
+    hint = spec.hint
+    if etd_trained and spec.localizes:
+        hint = f"'{spec.analysis}' refuses a model trained with example-tied dropout: draw it from a run without [etd]"
+    return f"{spec.name}: skipped, {subject} has no {' or '.join(spec.tables)} rows ({hint})"
 
 
 def write_figures(src: "Results", out_dir: Path, fmt: str = "png", names: tuple[str, ...] = FIGURE_NAMES,
@@ -148,9 +158,10 @@ def write_figures(src: "Results", out_dir: Path, fmt: str = "png", names: tuple[
     check_format(fmt)
     written = Written()
     subject = "the sweep" if isinstance(src, SweepResults) else "the run"
+    etd_trained = not isinstance(src, SweepResults) and src.config_value("etd.enabled", False) is True
     for spec in (f for f in FIGURES if f.name in names):
         if not src.has(*spec.tables):
-            written.skipped.append(skip_note(spec, subject))
+            written.skipped.append(skip_note(spec, subject, etd_trained))
             continue
         tables = spec.read(src)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -160,6 +171,16 @@ def write_figures(src: "Results", out_dir: Path, fmt: str = "png", names: tuple[
             if on_file is not None:
                 on_file(written.files[-1])
     return written
+
+
+def save_run_figures(home: Any, run_id: str, names: tuple[str, ...], fmt: str = "png") -> tuple[Path, Written]:
+    """Write the figures ``names`` of one run into its default folder: (folder, what was
+    written). What the app's Layers screen calls to save the plot on screen."""
+    from memscope.results.source import open_run
+
+    with open_run(home, run_id) as src:
+        folder = default_out_dir(src.run_id).absolute()
+        return folder, write_figures(src, folder, fmt, names)
 
 
 def _panels(spec: FigureSpec, src: "Results", tables: tuple["pa.Table", ...]):

@@ -1,6 +1,7 @@
 """Fixtures for the figure tests: tiny runs with the paper's analyses, and a hand-made sweep.
 
-The tiny runs are trained once per test session (``tiny_run_factory``): one run with the
+The tiny runs are trained once per test session (``tiny_run_factory`` of
+memscope.testing, registered in tests/conftest.py): one run with the
 four localization analyses (gradient accounting, rewinding, retraining, neuron flipping), one
 trained with example-tied dropout (gradient accounting and ETD): memscope refuses to localize
 in an ETD-trained model, so no single run has all six figures.
@@ -13,8 +14,6 @@ import socket
 import pyarrow as pa
 import pytest
 
-from memscope.testing import tiny_run_factory  # noqa: F401  (a fixture, registered by being imported)
-
 LOCALIZATION = ("gradient_accounting", "rewinding", "retraining", "neuron_flipping")
 FEW_TARGETS = (
     "analysis.retraining.epochs=2",
@@ -26,12 +25,12 @@ FEW_TARGETS = (
 
 
 @pytest.fixture(scope="session")
-def localized_run(tiny_run_factory):  # noqa: F811
+def localized_run(tiny_run_factory):
     return tiny_run_factory(analyses=LOCALIZATION, overrides=FEW_TARGETS)
 
 
 @pytest.fixture(scope="session")
-def etd_run(tiny_run_factory):  # noqa: F811
+def etd_run(tiny_run_factory):
     return tiny_run_factory(analyses=("gradient_accounting", "etd"), overrides=("etd.enabled=true",))
 
 

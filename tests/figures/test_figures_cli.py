@@ -37,6 +37,8 @@ def test_default_folder_is_figures_slash_the_full_id(etd_run, tmp_path, monkeypa
     assert result.stdout.splitlines() == [
         str(Path("figures") / etd_run.run_id / f"{name}.svg") for name in ("gradient_norms", "gradient_cosine", "etd")]
     assert all((tmp_path / line).is_file() for line in result.stdout.splitlines())
+    notes = result.stderr.splitlines()  # the localizing analyses refuse an ETD-trained run: say so, not "run it"
+    assert len(notes) == 3 and all("refuses a model trained with example-tied dropout" in n for n in notes), notes
 
 
 def test_a_sweep_gets_one_file_per_figure_and_cell(fabricated_sweep, tmp_path):

@@ -98,6 +98,7 @@ class LayersScreen(PickRunMixin, SectionScreen):
         Binding("f", "tab('flips')", "Flips"),
         Binding("d", "tab('etd')", "ETD"),
         Binding("r", "reload", "Refresh", show=False),
+        Binding("s", "save_figure", "Save the plot on screen as PNG in figures/<run id>/", show=False),
     ]
 
     @dataclass
@@ -169,6 +170,31 @@ class LayersScreen(PickRunMixin, SectionScreen):
 
     def action_reload(self) -> None:
         self._reset_and_load()
+
+    def action_save_figure(self) -> None:
+        """Save the plot on screen with the figure functions of ``memscope figures``."""
+        figures = {"gradients": ("gradient_norms", "gradient_cosine"), "rewinding": ("rewinding",),
+                   "retraining": ("retraining",), "flips": ("neuron_flipping",), "etd": ("etd",)}
+        if self.mapp.run_id is None:
+            self.notify("No run selected: choose one in Runs (1) or press p.", severity="warning")
+            return
+        self._save_figures(self.mapp.run_id, figures[self.query_one(TabbedContent).active])
+
+    @work(thread=True, exclusive=True, group="layers-save", exit_on_error=False)
+    def _save_figures(self, run_id: str, names: tuple[str, ...]) -> None:
+        from memscope.errors import MemscopeError
+        from memscope.figures.build import save_run_figures
+
+        try:
+            folder, written = save_run_figures(self.mapp.home, run_id, names)
+        except MemscopeError as exc:
+            self.app.call_from_thread(self.notify, exc.message, severity="error")
+            return
+        if written.files:
+            saved = ", ".join(p.name for p in written.files)
+            self.app.call_from_thread(self.notify, f"Saved {saved} in {folder}", title="Figure saved")
+        else:
+            self.app.call_from_thread(self.notify, "; ".join(written.skipped), severity="warning")
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
