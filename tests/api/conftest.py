@@ -1,5 +1,5 @@
-"""The Python API's tests read real tiny runs (memscope.testing): the plain ``tiny_run``, and a
-home with every analysis of the paper, built once per session."""
+"""The Python API's tests read real tiny runs (the fixtures of memscope.testing, registered in
+tests/conftest.py): the plain ``tiny_run``, and a home with every analysis of the paper."""
 
 from __future__ import annotations
 
@@ -7,24 +7,23 @@ import shutil
 
 import pytest
 
-from memscope.testing import tiny_run, tiny_run_copy, tiny_run_factory  # noqa: F401  (fixtures)
-
 #: Gradient accounting, rewinding, retraining and neuron flipping in one run; flipping on a
-#: few targets with a small reference batch, so the run takes seconds on a shared CPU.
-ANALYSES = ["gradient_accounting", "rewinding", "retraining", "neuron_flipping"]
-SMALL_FLIPPING = [
-    f"analysis.neuron_flipping.{key}={value}"
-    for key, value in {
-        "num_noisy": 8, "num_clean": 8, "reference_batch": 32, "noise_copies": 1, "max_neurons": 40,
-        "eval_noisy": 32, "eval_clean": 32, "eval_test": 32,
-    }.items()
-]
+#: few targets with a small reference batch, so the run takes seconds on a shared CPU. The
+#: same arguments as tests/figures use: tiny_run_factory trains each set once per session.
+ANALYSES = ("gradient_accounting", "rewinding", "retraining", "neuron_flipping")
+SMALL_FLIPPING = (
+    "analysis.retraining.epochs=2",
+    "analysis.neuron_flipping.num_noisy=6",
+    "analysis.neuron_flipping.num_clean=6",
+    "analysis.neuron_flipping.reference_batch=32",
+    "analysis.neuron_flipping.max_neurons=20",
+)
 #: Example-tied dropout trains a model of its own (the other analyses refuse one): a second run.
-ETD = (["etd"], ["etd.enabled=true"])
+ETD = (("gradient_accounting", "etd"), ("etd.enabled=true",))
 
 
 @pytest.fixture(scope="session")
-def analysed_runs(tiny_run_factory, tmp_path_factory):  # noqa: F811
+def analysed_runs(tiny_run_factory, tmp_path_factory):
     """(home, run_id of the run with four analyses, run_id of the ETD run): one home holding
     both runs (the ETD run trained last, so it is ``latest``)."""
     from memscope.store.catalog import refresh_catalog
