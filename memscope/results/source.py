@@ -253,7 +253,7 @@ def _sweep_runs(home: Home, sweep: dict[str, Any], keys: list[str], cells: dict[
 
 def open_run(home: Union[Home, str, Path], run_id: str) -> RunResults:
     """One run's results (``run_id``: a full id, ``latest``, a unique prefix or the short
-    suffix). ``ConfigError`` (exit 2) when it names no run."""
+    suffix). ``MemscopeError`` (exit code 2) when it names no run or more than one."""
     return RunResults(_home(home), run_id)
 
 
