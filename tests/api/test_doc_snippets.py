@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "python-api.md"
+ROOT = Path(__file__).resolve().parents[2]
+DOC = ROOT / "docs" / "python-api.md"
 
 
 def snippets() -> list[str]:
@@ -105,3 +106,13 @@ def test_every_snippet_runs_and_prints_the_homes_numbers(ran, analysed_home, ana
         assert mean_ratio[layer] == pytest.approx((column / ns["clean"][layer]).mean(), rel=1e-9)
 
     assert "no run 'no-such-run'" in _output(printed, "no-such-run") and "memscope runs list" in _output(printed, "no-such-run")
+
+
+def test_the_readmes_python_snippet_runs(analysed_home, analysed_runs):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### From Python", 1)[1]
+    (code,) = re.findall(r"^```python\n(.*?)^```", section, flags=re.S | re.M)[:1]
+    namespace: dict = {}
+    exec(compile(code, "README.md snippet", "exec"), namespace)  # noqa: S102
+    assert namespace["run"].run_id == analysed_runs[2]  # latest: the ETD run
+    assert len(namespace["memscope"].runs()) == 2
