@@ -100,7 +100,7 @@ def run_query(request: QueryRequest) -> None:
     if output is not None:
         refuse_output_in_home(output, home.root)
     host = get_host(request.plugins_dir, home=home.root)
-    conn = open_connection(home, host)
+    conn = open_connection(home, host, live_status=reads_runs(text, host))
     try:
         if fmt == "parquet":
             _write_parquet(conn, text, limit, output)
@@ -108,6 +108,13 @@ def run_query(request: QueryRequest) -> None:
             _write_text(conn, text, limit, fmt, output)
     finally:
         conn.close()
+
+
+def reads_runs(sql: str, host: Any) -> bool:
+    """Whether ``sql`` may read the ``runs`` view: it names it, or a plugin prepares the
+    connection (its macros may read it). Only then is the view's live status installed
+    (a Python function: DuckDB loads numpy for it, a tenth of a second)."""
+    return "runs" in sql.lower() or bool(host.pm.hook.prepare_connection.get_hookimpls())
 
 
 def _truncation_note(limit: int) -> None:

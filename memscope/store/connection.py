@@ -225,12 +225,18 @@ def _lock_down(conn: "duckdb.DuckDBPyConnection", home: Home) -> None:
         pass
 
 
-def open_connection(home: Union[Home, str, Path], host: "PluginHost | None" = None) -> "duckdb.DuckDBPyConnection":
+def open_connection(
+    home: Union[Home, str, Path], host: "PluginHost | None" = None, *, live_status: bool = True
+) -> "duckdb.DuckDBPyConnection":
     """A locked-down, read-only connection with every table and the ``runs`` view.
 
     Creates the home if it does not exist (:class:`StoreError` if it cannot), rebuilds a
     stale catalog, and lets plugins define macros (``host.prepare_connection``) before the
     configuration is locked. The caller closes the connection.
+
+    ``live_status=False`` leaves the catalog's ``runs`` view as it is (the heartbeat rule):
+    the live rule is a Python function, and DuckDB loads numpy for those, which a one-shot
+    query that never reads ``runs`` need not pay for.
     """
     from memscope.store.catalog import refuse_linked_runs
     from memscope.store.live_status import install_live_status
@@ -241,7 +247,8 @@ def open_connection(home: Union[Home, str, Path], host: "PluginHost | None" = No
     refuse_linked_runs(home)
     conn = _open_catalog(home) or _memory_catalog(home)
     try:
-        install_live_status(conn)  # the runs view's status as 'memscope runs list' computes it
+        if live_status:
+            install_live_status(conn)  # the runs view's status as 'memscope runs list' computes it
         if host is not None:
             host.prepare_connection(conn, str(home.root))
         lock_down(conn, home)

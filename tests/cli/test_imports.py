@@ -1,5 +1,6 @@
 """Import hygiene: the CLI core, ``memscope query`` and ``memscope plugins`` never load
-torch, timm, torchvision or textual (checked in a fresh interpreter)."""
+torch, timm, torchvision or textual, and ``memscope query`` loads only what it needs
+(checked in a fresh interpreter)."""
 
 from __future__ import annotations
 
@@ -50,7 +51,29 @@ def test_importing_the_cli_loads_nothing_heavy(tmp_path):
     ids=["query", "plugins", "runs-list"],
 )
 def test_commands_load_nothing_heavy(tmp_path, args):
-    body = "from memscope.cli.app import main\nmain(sys.argv[1:])"
+    body = "from memscope.main import main\nmain(sys.argv[1:])"
     heavy, proc = _loaded_heavy(body, str(tmp_path / "home"), args)
     assert proc.returncode == 0, proc.stderr
     assert heavy == [], f"memscope {' '.join(args)} imported {heavy}"
+
+
+#: What ``memscope query "SELECT 1"`` must not load: the heavy frameworks, typer (its
+#: completion machinery and pydantic come with it), and what only other formats or the
+#: runs view's live status need.
+NOT_FOR_A_QUERY = (*HEAVY, "typer", "shellingham", "click", "pydantic", "pyarrow", "numpy", "pandas")
+
+
+def test_a_plain_query_loads_only_what_it_needs(home):
+    """On an existing home (creating one writes Parquet schema parts, with pyarrow)."""
+    code = PROBE.replace("heavy = {heavy!r}", f"heavy = {NOT_FOR_A_QUERY!r}").format(
+        body="from memscope.main import main\nmain(sys.argv[1:])"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "query", "--csv", "SELECT 1 AS one"],
+        capture_output=True, text=True, timeout=120,
+        env={**__import__("os").environ, "MEMSCOPE_HOME": str(home.root)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "one\n1\n"
+    loaded = json.loads([line for line in proc.stderr.splitlines() if line.startswith("HEAVY=")][-1][len("HEAVY="):])
+    assert loaded == [], f"memscope query imported {loaded}"
