@@ -54,7 +54,7 @@ def memscope(args: list[str], *, cwd: Path, site: Path | None = None, env: dict[
     env = dict(env or _clean_env())
     if site is not None:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(site), env.get("PYTHONPATH", "")) if p)
-    code = "from memscope.cli.app import main; main()"
+    code = "from memscope.main import main; main()"
     return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -129,7 +129,7 @@ def test_this_distribution_provides_the_memscope_package_and_command():
 
     dist = metadata.distribution(PROJECT)  # installed under its own name (pip install -e .)
     scripts = {ep.name: ep.value for ep in dist.entry_points if ep.group == "console_scripts"}
-    assert scripts == {"memscope": "memscope.cli.app:main"}
+    assert scripts == {"memscope": "memscope.main:main"}
     import memscope
 
     assert dist.version == memscope.__version__
