@@ -10,7 +10,7 @@ from typing import Any
 
 import pluggy
 
-__version__ = "0.1.0"
+from memscope.version import __version__
 
 hookimpl = pluggy.HookimplMarker("memscope")
 

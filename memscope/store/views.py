@@ -240,7 +240,7 @@ def guarded_view_sql(statement: str, guard: str) -> str:
 def meta_view_sql(home: Home, tables: list[str], catalog_file: str | None = None) -> str:
     """One row: the home and catalog file the views were built for, whether this database is
     that file (``opened_here``; always true for an in-memory catalog), format and tables."""
-    from memscope import __version__
+    from memscope.version import __version__
 
     built = datetime.now(timezone.utc).isoformat(timespec="seconds")
     table_list = "[" + ", ".join(sql_string(t) for t in tables) + "]::VARCHAR[]"
