@@ -149,9 +149,10 @@ def _median_to_flip(targets: list[dict]) -> float | None:
 
 
 def _collateral(targets: list[dict], key: str) -> float | None:
-    """Median accuracy drop (before - after the edit) over flipped targets."""
-    return median([t[f"{key}_before"] - t[f"{key}_after"] for t in targets
-                   if t["status"] == "flipped" and t.get(f"{key}_before") is not None and t.get(f"{key}_after") is not None])
+    """Median collateral damage (``test_drop`` or ``clean_drop``) of a group's targets, each
+    as ``memscope.results.analyses.flipping.targets`` defines it (accuracy before - after the
+    edit, flipped targets only): the one definition the report and the app use too."""
+    return median([t[key] for t in targets if t.get(key) is not None])
 
 
 def _skips(by_reason: dict[str, int]) -> str:
@@ -162,9 +163,9 @@ def judge_neurons(flips: list[dict], noisy_steps: list[dict], final_layer: str, 
     """Claim 3: memorization of an example is confined to few parameters spread over layers;
     mislabeled examples need fewer edits to flip than clean ones.
 
-    ``flips``: one row per target {is_noisy, status, neurons_to_flip, clean_acc_before/after,
-    test_acc_before/after}; counted targets have status 'flipped' or 'not_flipped' (the
-    others were not fitted at the start and are only counted as skipped).
+    ``flips``: one row per target {is_noisy, status, neurons_to_flip, test_drop, clean_drop}
+    (``memscope.results.analyses.flipping.targets``); counted targets have status 'flipped'
+    or 'not_flipped' (the others were not fitted at the start and are only counted as skipped).
     ``noisy_steps``: one row {layer} per edit of a counted noisy target. Reproduced when the
     median edits of noisy targets < that of clean ones (a target not flipped within the cap
     ranks above every flipped one), the noisy edits span >= MIN_LAYER_GROUPS layer groups,
@@ -187,7 +188,7 @@ def judge_neurons(flips: list[dict], noisy_steps: list[dict], final_layer: str, 
         targets = groups[noisy]
         not_flipped = sum(t["status"] == "not_flipped" for t in targets)
         parts.append(f"{label}: median {fmt(_median_to_flip(targets), 1)} (n={len(targets)}, not flipped {not_flipped}, skipped: {_skips(skipped[noisy])}); "
-                     f"collateral median drop test {fmt(_collateral(targets, 'test_acc'))}, clean-train {fmt(_collateral(targets, 'clean_acc'))}")
+                     f"collateral median drop test {fmt(_collateral(targets, 'test_drop'))}, clean-train {fmt(_collateral(targets, 'clean_drop'))}")
     layers = {s["layer"] for s in noisy_steps}
     final_share = sum(s["layer"] == final_layer for s in noisy_steps) / len(noisy_steps) if noisy_steps else None
     parts.append(f"noisy edits span {len(layers)} layer groups, {fmt(final_share, 2)} in the final one ({final_layer})")

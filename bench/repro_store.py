@@ -92,15 +92,17 @@ def columns(conn: duckdb.DuckDBPyConnection, table: str) -> set[str]:
         return set()
 
 
-def gradient_rows(conn) -> tuple[list[dict], dict[int, float]]:
-    """All-layer aggregate norms and cosine per epoch, and the noisy-train accuracy curve."""
-    if "cosine" not in columns(conn, "layer_epochs"):
-        return [], {}
-    per_epoch = rows(conn, """
-        SELECT epoch, sqrt(sum(clean_norm * clean_norm)) AS clean_norm, sqrt(sum(noisy_norm * noisy_norm)) AS noisy_norm,
-               sum(cosine * clean_norm * noisy_norm) / nullif(sqrt(sum(clean_norm * clean_norm)) * sqrt(sum(noisy_norm * noisy_norm)), 0) AS cosine
-        FROM layer_epochs GROUP BY epoch ORDER BY epoch""")
-    curve = {r["epoch"]: r["noisy_train_acc"] for r in rows(conn, "SELECT epoch, noisy_train_acc FROM epochs")}
+def gradient_rows(home: Home, run_id: str) -> tuple[list[dict], dict[int, float]]:
+    """All-layer aggregate norms and cosine per epoch (``gradients.whole_model``, the report's
+    "all layers"), and the noisy-train accuracy curve."""
+    from memscope.results.analyses import gradients, training
+    from memscope.results.source import open_run
+
+    with open_run(home, run_id) as run:
+        if "cosine" not in run.columns("layer_epochs") or not run.has("layer_epochs"):
+            return [], {}
+        per_epoch = gradients.whole_model(run).to_pylist()
+        curve = {r["epoch"]: r["noisy_train_acc"] for r in training.epochs(run).to_pylist()}
     return per_epoch, curve
 
 
@@ -116,40 +118,29 @@ def layer_rows(conn) -> tuple[list[dict], list[dict]]:
     return rewinds, retrains
 
 
-def flip_rows(conn, final: dict) -> tuple[list[dict], list[dict], str, list[str]]:
-    """(targets, steps of counted noisy targets, final layer name, notes on coalesced columns).
+def flip_rows(home: Home, run_id: str) -> tuple[list[dict], list[dict], str, list[str]]:
+    """(targets, steps of counted noisy targets, final layer name, notes on old columns).
 
-    Works with the flipping tables before and after they gained ``status`` and the
-    ``*_before`` accuracies: without ``status``, a target 'flipped with 0 edits' was not
-    fitted at the start; without ``*_before``, the run's final accuracies stand in.
+    The targets are ``memscope.results.analyses.flipping.targets``: status (derived for
+    parts written before it: a target 'flipped with 0 edits' was not fitted at the start)
+    and the collateral damage as the report defines it (before - after, flipped targets
+    only; NULL in parts written before the ``*_acc_before`` columns).
     """
-    have = columns(conn, "neuron_flips")
-    if not have:
-        return [], [], "", []
-    # Coalesced per row: parts written before the columns existed read them as null.
-    derived = ("CASE WHEN flipped AND neurons_to_flip = 0 THEN (CASE WHEN is_noisy THEN 'not_memorized' ELSE 'not_fitted' END) "
-               "WHEN flipped THEN 'flipped' ELSE 'not_flipped' END")
-    status = f"coalesce(status, {derived})" if "status" in have else derived
-    before = {}
-    for key, fallback in (("clean_acc_before", final.get("clean_train_acc")), ("test_acc_before", final.get("test_acc"))):
-        stand_in = "NULL" if fallback is None else repr(float(fallback))
-        before[key] = f"coalesce({key}, {stand_in})" if key in have else stand_in
-    def missing(column: str) -> int:
-        where = f"{column} IS NULL" if column in have else "true"
-        return rows(conn, f"SELECT count(*) FILTER (WHERE {where}) AS n FROM neuron_flips")[0]["n"]
+    from memscope.results.analyses import flipping
+    from memscope.results.source import open_run
 
-    notes = []
-    if missing("status"):
-        notes.append("status derived from the old columns (0 edits = not fitted)")
-    if missing("clean_acc_before"):
-        notes.append("the run's final accuracies stand in for the unedited model's")
-    flips = rows(conn, f"""
-        SELECT example, is_noisy, {status} AS status, neurons_to_flip, {before['clean_acc_before']} AS clean_acc_before,
-               clean_acc_after, {before['test_acc_before']} AS test_acc_before, test_acc_after
-        FROM neuron_flips ORDER BY is_noisy DESC, example""")
-    counted_noisy = [int(r["example"]) for r in flips if r["is_noisy"] and r["status"] in ("flipped", "not_flipped")]
-    steps = rows(conn, f"SELECT example, layer_index, layer FROM neuron_flip_steps WHERE example IN ({', '.join(map(str, counted_noisy)) or 'NULL'})")
-    final_layer = rows(conn, "SELECT layer FROM layers ORDER BY layer_index DESC LIMIT 1")[0]["layer"]
+    with open_run(home, run_id) as run:
+        if not run.has("neuron_flips"):
+            return [], [], "", []
+        flips = flipping.targets(run).to_pylist()
+        notes = []
+        if "status" not in run.columns("neuron_flips") or run.rows("SELECT count(*) FILTER (WHERE status IS NULL) AS n FROM neuron_flips")[0]["n"]:
+            notes.append("status derived from the old columns (0 edits = not fitted)")
+        if any(t["status"] == "flipped" and t["test_drop"] is None for t in flips):
+            notes.append("collateral damage not measured for targets recorded before the *_acc_before columns")
+        counted_noisy = [int(r["example"]) for r in flips if r["is_noisy"] and r["status"] in ("flipped", "not_flipped")]
+        steps = run.rows(f"SELECT example, layer_index, layer FROM neuron_flip_steps WHERE example IN ({', '.join(map(str, counted_noisy)) or 'NULL'})")
+        final_layer = run.rows("SELECT layer FROM layers ORDER BY layer_index DESC LIMIT 1")[0]["layer"]
     return flips, steps, final_layer, notes
 
 

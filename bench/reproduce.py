@@ -177,10 +177,10 @@ def measure_plain(home: Home, plain: str | None) -> tuple[dict, list[rules.Verdi
         return {}, [unfinished("plain")] * 3, []
     info = store.run_info(home, plain)
     final = {k: info.get(k) for k in ("clean_train_acc", "noisy_train_acc", "test_acc")}
+    per_epoch, curve = store.gradient_rows(home, plain)
+    flips, steps, final_layer, notes = store.flip_rows(home, plain)
     with store.connect(home, plain) as conn:
-        per_epoch, curve = store.gradient_rows(conn)
         rewinds, retrains = store.layer_rows(conn)
-        flips, steps, final_layer, notes = store.flip_rows(conn, final)
         verdicts = [
             judge(rules.judge_gradients, per_epoch, curve, final["noisy_train_acc"]),
             judge(rules.judge_layers, final, rewinds, retrains),

@@ -96,8 +96,10 @@ def test_the_gap_threshold_is_inclusive():
 
 
 def target(noisy, status, n=None, clean_drop=0.0, test_drop=0.0):
-    return {"is_noisy": noisy, "status": status, "neurons_to_flip": n, "clean_acc_before": 0.9, "clean_acc_after": 0.9 - clean_drop,
-            "test_acc_before": 0.6, "test_acc_after": 0.6 - test_drop}
+    """A row of memscope.results.analyses.flipping.targets: the damage only on flipped targets."""
+    flipped = status == "flipped"
+    return {"is_noisy": noisy, "status": status, "neurons_to_flip": n,
+            "clean_drop": clean_drop if flipped else None, "test_drop": test_drop if flipped else None}
 
 
 def steps(layers):
