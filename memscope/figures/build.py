@@ -151,7 +151,6 @@ def write_figures(src: "Results", out_dir: Path, fmt: str = "png", names: tuple[
     """Draw every figure ``src`` has data for into ``out_dir`` as ``<figure>.<fmt>`` (a run)
     or ``<figure>-<cell>.<fmt>`` (each cell of a sweep); ``on_file`` hears of each file as
     it is written."""
-    from memscope.figures.style import save
     from memscope.results.source import SweepResults
 
     require_matplotlib()
@@ -164,13 +163,22 @@ def write_figures(src: "Results", out_dir: Path, fmt: str = "png", names: tuple[
             written.skipped.append(skip_note(spec, subject, etd_trained))
             continue
         tables = spec.read(src)
-        out_dir.mkdir(parents=True, exist_ok=True)
         for stem, note, parts in _panels(spec, src, tables):
             figure = draw_function(spec)(spec.data(*parts), note=note)
-            written.files.append(save(figure, out_dir / f"{stem}.{fmt}", fmt))
+            written.files.append(_write(figure, out_dir / f"{stem}.{fmt}", fmt))
             if on_file is not None:
                 on_file(written.files[-1])
     return written
+
+
+def _write(figure: "Figure", path: Path, fmt: str) -> Path:
+    from memscope.figures.style import save
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return save(figure, path, fmt)
+    except OSError as exc:
+        raise ConfigError(f"cannot write figures to {path.parent}: {exc.strerror or exc}; choose another folder") from None
 
 
 def save_run_figures(home: Any, run_id: str, names: tuple[str, ...], fmt: str = "png") -> tuple[Path, Written]:

@@ -69,9 +69,12 @@ def test_usage_errors_are_one_line_and_exit_2(localized_run, tmp_path):
         "give a run id (see 'memscope runs list') or --sweep SWEEP_ID": home,
         "give a run id or --sweep SWEEP_ID, not both": [localized_run.run_id, "--sweep", "x", *home],
         "no run 'nope' in this home": ["nope", *home],
+        "no sweep 'nope' in this home": ["--sweep", "nope", *home],
+        f"cannot write figures to {tmp_path / 'a-file'}: ": [localized_run.run_id, *home],
     }
+    (tmp_path / "a-file").write_text("not a folder")
     for message, args in cases.items():
-        result = invoke(*args, "-o", str(tmp_path / "x"))
+        result = invoke(*args, "-o", str(tmp_path / ("a-file" if message.startswith("cannot write") else "x")))
         assert result.exit_code == ExitCode.USAGE, (args, result.stderr)
         assert result.stdout == ""
         assert len(result.stderr.splitlines()) == 1 and message in result.stderr, result.stderr
