@@ -36,7 +36,7 @@ def _train_count(tiny) -> int:
 def test_a_pandas_dataframe_joins_by_its_variable_name(home):
     import pandas
 
-    picked = pandas.DataFrame({"example": [0, 1, 2], "mine": ["a", "b", "c"]})
+    picked = pandas.DataFrame({"example": [0, 1, 2], "mine": ["a", "b", "c"]})  # noqa: F841  (named in the SQL)
     with memscope.connect() as con:
         rows = con.sql(
             "SELECT e.example, p.mine FROM examples e JOIN picked p USING (example) WHERE e.split = 'train' ORDER BY 1"
@@ -63,9 +63,9 @@ def test_arrow_tables_results_and_function_locals_join_too(home):
     import pyarrow as pa
 
     def inside_a_function():
-        ids = pa.table({"example": pa.array([5, 6], pa.int32())})
+        ids = pa.table({"example": pa.array([5, 6], pa.int32())})  # noqa: F841
         with memscope.connect() as con:
-            chosen = con.sql("SELECT example FROM examples JOIN ids USING (example) WHERE split = 'train'")
+            chosen = con.sql("SELECT example FROM examples JOIN ids USING (example) WHERE split = 'train'")  # noqa: F841
             return con.sql("SELECT count(*) FROM chosen").fetchall()
 
     assert inside_a_function() == [(2,)]
@@ -89,7 +89,7 @@ def test_a_variable_that_is_not_a_table_is_not_scanned(home):
 def test_polars_dataframes_join(home):
     pl = pytest.importorskip("polars")
     wanted = pl.DataFrame({"example": [0, 1, 2]})
-    lazy = wanted.lazy()
+    lazy = wanted.lazy()  # noqa: F841
     with memscope.connect() as con:
         eager = con.sql("SELECT count(*) FROM examples JOIN wanted USING (example) WHERE split = 'train'").fetchall()
         deferred = con.sql("SELECT count(*) FROM examples JOIN lazy USING (example) WHERE split = 'train'").fetchall()
