@@ -20,7 +20,8 @@ def test_a_completed_run_with_the_same_resolved_config_is_reused(home, make_run)
 
 
 def test_a_run_whose_config_no_longer_parses_is_not_reused(home, make_run):
-    make_run("20260101-000000-a")  # the fixture's config.toml has a key the config does not know
+    config_toml = make_run("20260101-000000-a") / "config.toml"
+    config_toml.write_text('[data]\ndataset = "digits"\nnoise_rate = 0.2\n', encoding="utf-8")  # data.noise_rate: unknown
     assert store.find_finished_run(home, load_config(None, [])) is None
 
 

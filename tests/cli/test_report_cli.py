@@ -15,41 +15,27 @@ from memscope.cli.app import app
 from memscope.report import Note, Section, build_report
 from memscope.report import sections as report_sections
 from memscope.report.sections import spread
-from memscope.store.home import Home
 from memscope.store.writer import RunWriter
 
 LAYERS = ["conv1", "conv2", "conv3", "fc"]
 
 
 @pytest.fixture(scope="module")
-def full_run(tmp_path_factory):
-    """(home, run_id): a real 3-epoch run with rewinding and retraining, plus hand-written parts."""
+def full_run(tiny_run_factory, tmp_path_factory):
+    """(home, run_id): a copy of the real tiny run with rewinding and retraining, plus hand-written parts."""
     import pyarrow as pa
 
-    from memscope.config import load_config
-    from memscope.plugins import PluginHost
-    from memscope.train.runner import Run
-
-    root = tmp_path_factory.mktemp("home")
-    cfg = load_config(
-        None,
-        [
-            'data.dataset="synthetic"',
-            'model.name="cnn"',
-            "model.width=0.5",
-            "train.epochs=3",
-            "train.batch_size=64",
-            'analyses=["rewinding", "retraining"]',
+    trained = tiny_run_factory(
+        analyses=["rewinding", "retraining"],
+        overrides=[
             'analysis.rewinding.layers=["conv1", "fc"]',
             "analysis.retraining.epochs=2",
             'analysis.retraining.layers=["conv2", "fc"]',
         ],
     )
-    home = Home(root).ensure()
-    run = Run(cfg, home, PluginHost(None), progress=False)
-    run_id = run.start()
-    result = run.execute()
-    assert result.status == "completed", result.analyses
+    assert trained.analyses["rewinding"]["status"] == trained.analyses["retraining"]["status"] == "completed"
+    run = trained.copy(tmp_path_factory.mktemp("report") / "home")
+    home, run_id = run.home, run.run_id
     writer = RunWriter(home, run_id)
     cos = {1: -0.5, 2: -0.4, 3: -0.3}
     for epoch in (1, 2, 3):
@@ -335,7 +321,7 @@ def test_old_flip_parts_read_zero_neuron_targets_as_skipped(home, make_run):
 def test_an_etd_run_is_not_offered_the_localizing_analyses(home, make_run):
     run_dir = make_run("etd-run", epochs=3)
     config = run_dir / "config.toml"
-    config.write_text(config.read_text() + "\n[etd]\nenabled = true\n")
+    config.write_text(config.read_text().replace("[etd]\nenabled = false", "[etd]\nenabled = true"))
     note = build_report(home, "etd-run").section("next").blocks[0].text
     assert "memscope analyze etd-run -a etd" in note
     assert "-a rewinding" not in note and "-a neuron_flipping" not in note

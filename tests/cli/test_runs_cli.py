@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 
 import pytest
 from typer.testing import CliRunner
@@ -67,8 +68,9 @@ def test_show_json_has_run_config_and_row_counts(runner, populated):
     assert result.exit_code == 0, result.stderr
     shown = json.loads(result.stdout)
     assert shown["run"]["status"] == "completed"
-    assert shown["config"] == {"data": {"dataset": "digits", "noise_rate": 0.2}, "train": {"epochs": 2}}
-    assert shown["tables"] == {"epochs": 2, "example_epochs": 20, "examples": 14}
+    config_toml = (populated.run_dir("20260101-000000-a") / "config.toml").read_text(encoding="utf-8")
+    assert shown["config"] == tomllib.loads(config_toml)
+    assert shown["tables"] == {"epochs": 2, "example_epochs": 20, "examples": 14, "layers": 4}
 
 
 def test_show_text(runner, populated):

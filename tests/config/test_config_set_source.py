@@ -102,7 +102,7 @@ def test_sweep_with_a_bad_set_key_exits_2_naming_the_override(invoke, tmp_path):
 
 
 def test_analyze_with_a_bad_set_key_exits_2(invoke, home):
-    from tests.conftest import write_fake_run
+    from memscope.testing import write_fake_run
 
     run_dir = write_fake_run(home, "r1")
     (run_dir / "config.toml").write_text('[data]\ndataset = "digits"\n\n[train]\nepochs = 2\n', encoding="utf-8")

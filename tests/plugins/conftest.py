@@ -1,7 +1,8 @@
 """Fixtures for the example plugins' tests.
 
-A plugin project puts ``pytest_plugins = ["memscope.testing"]`` in its top-level conftest.py;
-pytest allows that only at the top level, so this (nested) conftest imports the fixtures.
+The fixtures of memscope.testing come from tests/conftest.py (``pytest_plugins``), as in a
+plugin project's top-level conftest.py; importing them here again would give this folder its
+own session cache of tiny runs, and train them twice.
 """
 
 from __future__ import annotations
@@ -10,13 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from memscope.testing import (  # noqa: F401  (fixtures, registered by being imported here)
-    load_plugin_file,
-    memscope_home,
-    tiny_run,
-    tiny_run_copy,
-    tiny_run_factory,
-)
+from memscope.testing import load_plugin_file
 
 PLUGINS_DIR = Path(__file__).resolve().parents[2] / "plugins"
 EXAMPLES = ("forgetting_events", "data_maps", "label_errors")

@@ -99,7 +99,7 @@ def prepare(case: dict, tmp_path: Path, finished_home: Path) -> tuple[list[str],
         shutil.copytree(finished_home, home)
     elif case.get("setup") == "running_run":
         from memscope.store.home import Home
-        from tests.conftest import write_fake_run
+        from memscope.testing import write_fake_run
 
         write_fake_run(Home(home).ensure(), RUN_ID, status="running", pid=os.getpid())
     if "checkpoint" in case:

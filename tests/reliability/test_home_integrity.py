@@ -17,8 +17,7 @@ from memscope.cli.app import app
 from memscope.store.home import Home
 from memscope.store.lock import LOCK_FILE, RunLock
 from memscope.store.runinfo import read_run_info, write_run_info
-
-from ..conftest import write_fake_run
+from memscope.testing import write_fake_run
 
 
 def cli(home, *args):

@@ -119,12 +119,12 @@ async def test_open_run_detail(make_app):
 
 async def test_cancel_a_running_run(make_app, home):
     """x on a running run, confirmed, sends SIGTERM to the pid in run.json."""
-    from tests.tui.fixture_home import write_run
+    from memscope.testing import write_fake_run
 
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         run_id = "20260110-120000-live-cnn-9999"
-        write_run(home, run_id, status="running", pid=child.pid, hostname=socket.gethostname(), epochs=10, done=1, day=10)
+        write_fake_run(home, run_id, status="running", pid=child.pid, hostname=socket.gethostname(), epochs=10, done=1, day=10)
         app = make_app()
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
