@@ -23,7 +23,7 @@ from memscope.train.runner import model_factory  # noqa: E402
 
 
 def main() -> None:
-    from memscope.train.etd_masks import ExampleTiedDropout, default_etd_groups
+    from memscope.models.example_tied_dropout import ExampleTiedDropout, default_etd_groups
 
     args = bench_args(__doc__.splitlines()[0])
     for case in bench_cases(args):

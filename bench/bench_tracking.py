@@ -60,8 +60,8 @@ def plain_epoch_fn(run):
 
 
 def memscope_epoch_fn(run):
-    from memscope.train.evaluate import test_loss_acc
-    from memscope.train.runner import _epoch_metrics
+    from memscope.models.evaluation import test_loss_acc
+    from memscope.train.run_tables import epoch_metrics
     from memscope.train.trainer import Trainer
 
     trainer = Trainer(run.model, run.data, run.config.train, run.config.seed, run.device)
@@ -71,7 +71,7 @@ def memscope_epoch_fn(run):
         counter["epoch"] += 1
         stats = trainer.train_epoch(counter["epoch"])
         test = test_loss_acc(run.model, run.data, run.config.train.eval_batch_size)
-        metrics = _epoch_metrics(stats, run.data, run.prepared, test)
+        metrics = epoch_metrics(stats, run.prepared, test)
         run.writer.write(
             "example_epochs",
             {

@@ -33,7 +33,7 @@ import duckdb  # noqa: E402
 # Imported now, so that a long run keeps the code it started with when the tree changes under
 # it (the analyses import these lazily, after training).
 import memscope.analysis.flipping_engine  # noqa: E402,F401
-import memscope.train.evaluate  # noqa: E402,F401
+import memscope.models.evaluation  # noqa: E402,F401
 from memscope.config import RunConfig, load_config  # noqa: E402
 from memscope.errors import MemscopeError  # noqa: E402
 from memscope.plugins import PluginHost  # noqa: E402
