@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
+from memscope.format import duration  # noqa: F401 - the one rule for durations, as the sections import it
 from memscope.results.source import RunResults
 
 ACC = ".3f"
 EPOCH_ROWS = 10  # the accuracy table shows about this many epochs
 MAX_CHECKPOINT_COLUMNS = 11  # rewinding tables show at most this many checkpoints
 FINAL_KEYS = ("clean_train_acc", "noisy_train_acc", "test_acc")
-
-
-def spread(n: int, k: int) -> list[int]:
-    """About ``k`` indices spread evenly over ``range(n)``, always with the first and the last."""
-    if n <= k:
-        return list(range(n))
-    return sorted({round(i * (n - 1) / (k - 1)) for i in range(k)})
 
 
 def finite(value: Any) -> bool:
@@ -29,22 +23,12 @@ def ratio(a: Any, b: Any) -> float | None:
     return a / b if finite(a) and finite(b) and b != 0 else None
 
 
-def duration(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "–"
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, sec = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m {sec:02d}s" if hours else f"{minutes}m {sec:02d}s"
-
-
 def parse_time(text: Any) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(text)) if text else None
-    except ValueError:
-        return None
+    """A run.json time stamp, read by the one rule (:func:`memscope.store.runinfo.parse_time`)."""
+    from memscope.store.runinfo import parse_time as seconds_of
+
+    stamp = seconds_of(text)
+    return None if stamp is None else datetime.fromtimestamp(stamp, timezone.utc)
 
 
 def short_time(text: Any) -> str:
