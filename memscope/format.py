@@ -1,4 +1,4 @@
-"""How memscope writes numbers and durations for people: one rule shared by the app and ``memscope runs list``.
+"""How memscope writes numbers and durations for people: one rule shared by the app, the report and ``memscope runs list``.
 
 Accuracies always have three decimals (``1.000`` beside ``0.993``, never ``1`` or ``.993``);
 losses and other unbounded values use one compact style (four significant digits); a missing
