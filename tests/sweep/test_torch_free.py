@@ -51,3 +51,13 @@ def test_the_front_ends_host_checks_every_cell(tmp_path, tiny_config):
     assert len(host.checked) == 2
     with pytest.raises(ConfigError, match="unknown model 'nonexistent'"):
         driver.create_sweep(home, config=tiny_config, axes=build_grid(["model.name=cnn,nonexistent"]), overrides=[], host=RefusingHost())
+
+
+def test_launch_sweep_refuses_an_unknown_name_before_recording_anything(tmp_path, tiny_config):
+    from memscope.sweep.control import launch_sweep
+    from memscope.sweep.store import list_sweeps
+
+    home = Home(tmp_path / "home").ensure()
+    with pytest.raises(ConfigError, match="unknown model 'nonexistent'"):
+        launch_sweep(home, tiny_config, ["model.name=nonexistent"], host=RefusingHost())
+    assert list_sweeps(home) == []
