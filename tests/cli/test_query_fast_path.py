@@ -113,3 +113,21 @@ def test_the_truncation_note_follows_the_rows(home):
     assert result.returncode == 0
     assert result.stdout.splitlines() == ["x", "0", "1", "2"]
     assert result.stderr.strip() == "memscope: showing the first 3 rows; use --limit 0 for all (or a larger --limit)"
+
+
+def test_the_live_runs_status_is_installed_where_runs_can_be_read(tmp_path):
+    """The live status costs numpy (a Python UDF): skipped only where `runs` cannot be read."""
+    from memscope.cli.query_run import reads_runs
+    from memscope.plugins import PluginHost
+
+    plain = PluginHost(None)
+    assert not reads_runs("SELECT count(*) FROM epochs", plain)
+    assert reads_runs('SELECT * FROM "RUNS"', plain) and reads_runs("from main.runs", plain)
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    (folder / "macros.py").write_text(
+        "from memscope import hookimpl\n\n@hookimpl\ndef prepare_connection(conn, home):\n"
+        "    conn.execute('CREATE MACRO live() AS TABLE SELECT status FROM runs')\n",
+        encoding="utf-8",
+    )
+    assert reads_runs("FROM live()", PluginHost(folder))  # a plugin's macro may read runs
