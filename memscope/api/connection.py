@@ -98,7 +98,8 @@ class Connection:
     def __init__(self, home: "Home", conn: "duckdb.DuckDBPyConnection"):
         self.home = home
         self._conn: "duckdb.DuckDBPyConnection | None" = conn
-        self._registered: dict[str, int] = {}  # caller variables registered as views -> id(object)
+        # caller variables registered as views -> the object (held, so an id is never reused)
+        self._registered: dict[str, Any] = {}
 
     def sql(self, query: str, params: Sequence[Any] | None = None) -> Result:
         """The rows of ``query`` (the last statement's, when there are several). ``?``
@@ -121,6 +122,7 @@ class Connection:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+            self._registered.clear()
 
     def __enter__(self) -> "Connection":
         return self
@@ -169,9 +171,9 @@ class Connection:
                     conn.unregister(name)
                     del self._registered[name]
                 continue
-            if self._registered.get(name) != id(value):
+            if self._registered.get(name, missing) is not value:
                 conn.register(name, table)
-                self._registered[name] = id(value)
+                self._registered[name] = value
 
 
 def _execute_with_params(conn: "duckdb.DuckDBPyConnection", query: str, params: Sequence[Any]) -> Any:

@@ -71,6 +71,20 @@ def test_arrow_tables_results_and_function_locals_join_too(home):
     assert inside_a_function() == [(2,)]
 
 
+def test_a_converted_variable_rebound_in_a_loop_is_read_each_time(home):
+    """A RecordBatch (like a polars DataFrame) is registered as a converted copy: a new
+    object in the same variable must be seen even when it reuses the old one's id."""
+    import pyarrow as pa
+
+    counts = []
+    with memscope.connect() as con:
+        for n in range(1, 7):
+            batch = pa.RecordBatch.from_pydict({"example": pa.array(range(n), pa.int32())})
+            counts.append(con.sql("SELECT count(*) FROM examples JOIN batch USING (example) WHERE split = 'train'").fetchall()[0][0])
+            del batch  # the next batch may take its id
+    assert counts == [1, 2, 3, 4, 5, 6]
+
+
 def test_the_homes_own_table_wins_over_a_variable_of_the_same_name(home):
     import pandas
 
