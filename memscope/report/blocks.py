@@ -91,6 +91,14 @@ class Report:
         return next((s for s in self.sections if s.key == key), None)
 
 
+def spread(n: int, k: int) -> list[int]:
+    """About ``k`` indices spread evenly over ``range(n)``, always with the first and the last:
+    which of many epochs or checkpoints a table or a heatmap shows."""
+    if n <= k:
+        return list(range(n))
+    return sorted({round(i * (n - 1) / (k - 1)) for i in range(k)})
+
+
 def format_value(value: Any, fmt: str = "") -> str:
     if isinstance(value, MeanStd):
         if value.std is None or value.std != value.std or value.mean is None:

@@ -28,8 +28,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
-from memscope.report.blocks import Column, Fields, MeanStd, Note, Plot, Report, Section, Series, Table
-from memscope.report.sections.common import spread
+from memscope.report.blocks import Column, Fields, MeanStd, Note, Plot, Report, Section, Series, Table, spread
 from memscope.results.analyses import etd, flipping, grouped, rewinding, training
 from memscope.results.source import SweepResults, open_sweep
 from memscope.store.home import Home

@@ -14,7 +14,8 @@ from memscope.store.home import Home
 from memscope.store.writer import RunWriter
 from memscope.testing import write_fake_run
 from tests.sweep.conftest import tiny_config  # noqa: F401  (the fabricated sweep's config)
-from tests.sweep.test_report import FINAL, fabricated  # noqa: F401  (a finished sweep with hand-made results)
+from tests.sweep.test_report import FINAL
+from tests.sweep.test_report import fabricated  # noqa: F401  (a finished sweep with hand-made results)
 
 
 def layer_rows(epochs: int) -> dict[str, list]:

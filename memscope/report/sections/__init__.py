@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from memscope.report.blocks import Section
-from memscope.report.sections.common import spread
+from memscope.report.blocks import Section, spread
 from memscope.report.sections.etd import etd_section
 from memscope.report.sections.flipping import flipping_section
 from memscope.report.sections.gradients import gradients_section

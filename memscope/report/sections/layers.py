@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from memscope.report.blocks import Column, Note, Plot, Section, Series, Table
-from memscope.report.sections.common import ACC, MAX_CHECKPOINT_COLUMNS, checkpoint_label, final_accuracies, finite, spread
+from memscope.report.blocks import Column, Note, Plot, Section, Series, Table, spread
+from memscope.report.sections.common import ACC, MAX_CHECKPOINT_COLUMNS, checkpoint_label, final_accuracies, finite
 from memscope.results.analyses import retraining, rewinding
 from memscope.results.source import RunResults
 

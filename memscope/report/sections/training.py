@@ -5,9 +5,9 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from memscope.report.blocks import Column, Note, Plot, Section, Series, Table
+from memscope.report.blocks import Column, Note, Plot, Section, Series, Table, spread
 from memscope.report.memorization import evaluation_mode, memorization_phrase
-from memscope.report.sections.common import ACC, EPOCH_ROWS, finite, spread
+from memscope.report.sections.common import ACC, EPOCH_ROWS, finite
 from memscope.results.analyses import examples, training
 from memscope.results.source import RunResults
 

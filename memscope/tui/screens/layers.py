@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Footer, Label, Select, TabbedContent, Tab
 
 from memscope.format import accuracy
 from memscope.report import flips
-from memscope.report.sections import spread
+from memscope.report.blocks import spread
 from memscope.results.analyses import etd, flipping, gradients, retraining, rewinding
 from memscope.results.runs import parts_signature
 from memscope.results.source import open_run
