@@ -180,7 +180,8 @@ def _execute_with_params(conn: "duckdb.DuckDBPyConnection", query: str, params: 
     import duckdb
 
     from memscope.store.connection import arrow_of
-    from memscope.store.query import _error, read_only_statements
+    from memscope.store.query import _error
+    from memscope.store.statements import read_only_statements
 
     statements = read_only_statements(query, conn)
     if len(statements) != 1:
