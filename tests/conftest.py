@@ -40,3 +40,11 @@ def make_run(home) -> Callable[..., Path]:
         return write_fake_run(home, run_id, **{**SMALL_RUN, **kwargs})
 
     return make
+
+
+def pytest_collection_modifyitems(items):
+    """Under pytest-xdist (``-n 2``), every test that uses the app's fixed snapshot directory runs
+    on one worker: that directory is locked for a whole session, so a second worker would wait."""
+    for item in items:
+        if "snapshot_paths" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("tui-snapshots"))

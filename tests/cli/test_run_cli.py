@@ -90,6 +90,7 @@ def test_resume_unknown_run(runner, tmp_path):
     assert result.exit_code == 2 and "no run 'nope'" in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_marks_run_cancelled_with_exit_130(tmp_path, sig):
     home = tmp_path / "home"

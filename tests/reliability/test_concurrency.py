@@ -13,6 +13,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from memscope.store.home import Home
 from memscope.store.query import QueryHandle, execute
 
@@ -69,6 +71,7 @@ def tui_reader(home: Path, seconds: float, stats: dict, fresh: bool) -> None:
             handle.close()
 
 
+@pytest.mark.slow
 def test_readers_see_consistent_parts_while_two_runs_write(tmp_path, workdir):
     home = tmp_path / "home"
     Home(home).ensure()

@@ -77,6 +77,7 @@ def small_tmpfs(tmp_path):
         subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
+@pytest.mark.slow
 def test_a_real_full_disk(small_tmpfs, tmp_path, workdir):
     config = tmp_path / "tiny.toml"
     config.write_text(tiny_toml(epochs=500, hidden=(64,)))

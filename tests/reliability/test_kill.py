@@ -15,6 +15,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 import torch
 from typer.testing import CliRunner
 
@@ -81,6 +82,7 @@ def assert_same_final_state(ref_dir: Path, run_dir: Path) -> None:
     assert not list(run_dir.glob("*/.part-*.tmp")), "resume left a stray temporary part"
 
 
+@pytest.mark.slow
 def test_kill_9_at_any_moment_then_resume_is_bit_identical(tmp_path, workdir):
     config = tmp_path / "kill.toml"
     config.write_text(KILL_CONFIG)
@@ -132,6 +134,7 @@ def test_kill_9_at_any_moment_then_resume_is_bit_identical(tmp_path, workdir):
     assert_same_final_state(ref_dir, run_dir)
 
 
+@pytest.mark.slow
 def test_kill_during_start_up_can_be_resumed(tmp_path, workdir):
     """Killed after run.json exists but before the static tables and checkpoint 0 are written."""
     config = tmp_path / "tiny.toml"

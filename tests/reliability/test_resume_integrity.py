@@ -132,6 +132,7 @@ def test_many_resumes_started_at_once_one_runs_no_epoch_doubled(tmp_path):
     assert_home_intact(home)
 
 
+@pytest.mark.slow
 def test_a_second_resume_process_gets_one_line_naming_the_holder(tmp_path, workdir, fresh):
     """A real second interpreter (not a fork) while this process holds the run's lock."""
     from memscope.store.lock import RunLock

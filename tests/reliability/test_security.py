@@ -92,6 +92,7 @@ def _inet_sockets(inodes: set[str]) -> list[str]:
     return lines
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs Linux /proc")
 def test_a_run_uses_the_umask_and_opens_no_network_socket(tmp_path, workdir):
     config = tmp_path / "tiny.toml"

@@ -8,6 +8,7 @@ import random
 import signal
 import time
 
+import pytest
 
 from .conftest import assert_home_intact, read_info, run_ids, start, table_rows, tiny_toml, wait_for
 
@@ -64,6 +65,7 @@ def _assert_cancelled_cleanly(home, err: str) -> dict:
     return info
 
 
+@pytest.mark.slow
 def test_sigterm_in_a_long_epoch_cancels_within_seconds(tmp_path, workdir):
     """tests/cli/test_run_cli.py covers both signals at an epoch's end; this one lands mid-epoch."""
     sig = signal.SIGTERM
@@ -84,6 +86,7 @@ def test_sigterm_in_a_long_epoch_cancels_within_seconds(tmp_path, workdir):
     assert info["epoch"] < 50
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_a_post_training_analysis_cancels_within_seconds(tmp_path, workdir):
     """An analysis has no step boundary: the first Ctrl-C/SIGTERM stops it at once."""
     plugins = tmp_path / "plugins"
