@@ -37,8 +37,10 @@ import memscope.models.evaluation  # noqa: E402,F401
 from memscope.config import RunConfig, load_config  # noqa: E402
 from memscope.errors import MemscopeError  # noqa: E402
 from memscope.plugins import PluginHost  # noqa: E402
+from memscope.results.source import open_run  # noqa: E402
 from memscope.store.home import Home  # noqa: E402
-from memscope.train.runner import Run, analyze  # noqa: E402
+from memscope.train.reanalyze import analyze  # noqa: E402
+from memscope.train.runner import Run  # noqa: E402
 
 import repro_rules as rules  # noqa: E402
 import repro_store as store  # noqa: E402
@@ -146,8 +148,8 @@ def obtain(home: Home, host: PluginHost, config: RunConfig, role: str, reanalyze
 
 
 def print_phases(home: Home, run_id: str, role: str) -> dict[str, float]:
-    with store.connect(home, run_id) as conn:
-        seconds = store.phase_seconds(conn, store.run_info(home, run_id))
+    with open_run(home, run_id) as run:
+        seconds = store.phase_seconds(run)
     print(f"  {role} wall time: " + ", ".join(f"{k} {v:.0f}s" for k, v in seconds.items()), flush=True)
     return seconds
 
@@ -158,7 +160,7 @@ def print_phases(home: Home, run_id: str, role: str) -> dict[str, float]:
 def judge(fn, *args) -> rules.Verdict:
     try:
         return fn(*args)
-    except (duckdb.Error, KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
+    except (duckdb.Error, MemscopeError, KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
         return rules.Verdict(f"could not be measured: {exc.__class__.__name__}: {exc}", rules.NOT_MEASURED)
 
 
@@ -175,19 +177,18 @@ def measure_plain(home: Home, plain: str | None) -> tuple[dict, list[rules.Verdi
     """(final accuracies of the plain run, verdicts of claims 1-3, notes)."""
     if plain is None:
         return {}, [unfinished("plain")] * 3, []
-    info = store.run_info(home, plain)
-    final = {k: info.get(k) for k in ("clean_train_acc", "noisy_train_acc", "test_acc")}
-    per_epoch, curve = store.gradient_rows(home, plain)
-    flips, steps, final_layer, notes = store.flip_rows(home, plain)
-    with store.connect(home, plain) as conn:
-        rewinds, retrains = store.layer_rows(conn)
-        verdicts = [
-            judge(rules.judge_gradients, per_epoch, curve, final["noisy_train_acc"]),
-            judge(rules.judge_layers, final, rewinds, retrains),
-            judge(rules.judge_neurons, flips, steps, final_layer, final["noisy_train_acc"]),
-        ]
-        candidates = store.rows(conn, "SELECT DISTINCT candidates FROM neuron_flips WHERE candidates IS NOT NULL") if "candidates" in store.columns(conn, "neuron_flips") else []
-    notes.append("flipping candidates: " + (", ".join(r["candidates"] for r in candidates) or "units (recorded before the candidates column)"))
+    with open_run(home, plain) as run:
+        final = {k: run.info.get(k) for k in ("clean_train_acc", "noisy_train_acc", "test_acc")}
+        per_epoch, curve = store.gradient_rows(run)
+        rewinds, retrains = store.layer_rows(run)
+        flips, steps, final_layer, notes = store.flip_rows(run)
+        candidates = store.flip_candidates(run)
+    verdicts = [
+        judge(rules.judge_gradients, per_epoch, curve, final["noisy_train_acc"]),
+        judge(rules.judge_layers, final, rewinds, retrains),
+        judge(rules.judge_neurons, flips, steps, final_layer, final["noisy_train_acc"]),
+    ]
+    notes.append("flipping candidates: " + (", ".join(candidates) or "units (recorded before the candidates column)"))
     return final, verdicts, notes + failed_analyses(home, plain)
 
 
@@ -195,8 +196,8 @@ def measure_etd(home: Home, etd: str | None) -> tuple[rules.Verdict, list[str]]:
     """(verdict of claim 4, notes)."""
     if etd is None:
         return unfinished("ETD"), []
-    with store.connect(home, etd) as conn:
-        by_mode, n_clean, n_noisy = store.etd_rows(conn)
+    with open_run(home, etd) as run:
+        by_mode, n_clean, n_noisy = store.etd_rows(run)
     return judge(rules.judge_etd, by_mode, n_clean, n_noisy), failed_analyses(home, etd)
 
 
