@@ -166,6 +166,7 @@ def test_plugins_lists_the_installed_package(installed, workdir):
     assert skipped.returncode == 0 and _plugin_entry(skipped.stdout) is None
 
 
+@pytest.mark.slow  # a fresh interpreter trains a run (the run, or the template's own tests)
 def test_a_run_uses_it_and_its_table_outlives_it(installed, workdir):
     home = workdir / "home"
     run = memscope(
@@ -193,6 +194,7 @@ def test_a_run_uses_it_and_its_table_outlives_it(installed, workdir):
     assert f"unknown analysis '{ANALYSIS}'" in again.stderr and "installed:" in again.stderr
 
 
+@pytest.mark.slow  # a fresh interpreter trains a run (the run, or the template's own tests)
 def test_the_template_tests_pass(installed, tmp_path):
     project = tmp_path / "my-plugin"
     shutil.copytree(TEMPLATE, project, ignore=shutil.ignore_patterns("build", "dist", "*.egg-info", "__pycache__"))
