@@ -116,7 +116,11 @@ def draw_rewinds(data: Rewinds, note: str = "") -> "Figure":
             for i, epoch in enumerate(data.checkpoints):
                 look = {"color": cmap(0.9 * epoch / last), "marker": style.MARKERS[i % len(style.MARKERS)],
                         "linestyle": style.LINESTYLES[i % len(style.LINESTYLES)]}
-                _plot(ax, lines[epoch], "initial weights" if epoch == 0 else f"epoch {epoch}", look, band=False)
+                line = lines[epoch]
+                if line.std is not None:  # error bars: nudge each checkpoint sideways so they stay apart
+                    shift = (i - (len(data.checkpoints) - 1) / 2) * 0.06
+                    line = Line([x + shift for x in line.x], line.y, line.std)
+                _plot(ax, line, "initial weights" if epoch == 0 else f"epoch {epoch}", look, band=False)
             ax.set_title(f"accuracy on {what}")
             ax.set_ylim(-0.02, 1.02)
             _layer_axis(ax, data.layers)
@@ -171,10 +175,14 @@ def _neuron_bars(ax: "Axes", data: Flips) -> None:
 
 
 def draw_flips(data: Flips, note: str = "") -> "Figure":
+    from matplotlib.ticker import MaxNLocator
+
     with style.styled():
         fig = style.new_figure(style.PAGE_WIDTH, 2.8)
         hist, place = fig.subplots(1, 2, width_ratios=(1, 1.3))
         _neuron_bars(hist, data)
+        for ax in (hist, place):
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts
         hist.set_xlabel("neurons zeroed to flip the prediction")
         hist.set_ylabel("targets")
         hist.set_title("neurons to flip (targets fitted at the start)")

@@ -53,7 +53,8 @@ def _part(home, run_id: str, table: str, columns: dict) -> None:
 
 
 def _results(home, run_id: str, s: float) -> None:
-    """Two layers x two epochs of gradients, rewinding to two checkpoints, and ETD."""
+    """Two layers x two epochs of gradients, rewinding to two checkpoints, retraining one
+    layer, three neuron-flipping targets, and ETD."""
     _part(home, run_id, "layer_epochs", {
         "epoch": [1, 1, 2, 2], "layer_index": [0, 1, 0, 1], "layer": ["conv1", "fc", "conv1", "fc"],
         "clean_norm": [s, 2 * s, 3 * s, 4 * s], "noisy_norm": [s / 2, s, s, 2 * s],
@@ -62,6 +63,21 @@ def _results(home, run_id: str, s: float) -> None:
     _part(home, run_id, "layer_rewinds", {
         "layer_index": [0, 0, 1, 1], "layer": ["conv1", "conv1", "fc", "fc"], "checkpoint_epoch": [0, 1, 0, 1],
         "clean_train_acc": [0.9, 0.95, 0.8, 0.9], "noisy_train_acc": [0.1 * s, 0.2, 0.3, 0.1 * s], "test_acc": [0.7] * 4,
+    })
+    _part(home, run_id, "layer_retrains", {
+        "layer_index": [0, 0], "layer": ["conv1", "conv1"], "reset_epoch": [0, 0], "retrain_epoch": [0, 1],
+        "clean_train_acc": [0.5, 0.9], "noisy_train_acc": [0.1 * s, 0.05 * s], "test_acc": [0.5, 0.8],
+    })
+    n = int(s)  # the noisy target flips after n edits (in fc), the clean one after 2 (in conv1)
+    _part(home, run_id, "neuron_flips", {
+        "example": [0, 1, 2], "is_noisy": [False, True, True], "flipped": [True, True, False],
+        "neurons_to_flip": [2, n, None], "status": ["flipped", "flipped", "not_memorized"],
+        "candidates": ["parameters"] * 3,
+    })
+    _part(home, run_id, "neuron_flip_steps", {
+        "example": [0, 0] + [1] * n, "step": [1, 2] + list(range(1, n + 1)), "layer_index": [0, 0] + [1] * n,
+        "layer": ["conv1", "conv1"] + ["fc"] * n, "unit": list(range(n + 2)), "score": [1.0] * (n + 2),
+        "kind": ["conv_filter", "conv_filter"] + ["weight"] * n,
     })
     _part(home, run_id, "etd_evals", {
         "mode": ["kept", "dropped"], "clean_train_acc": [0.95, 0.9], "noisy_train_acc": [0.3 * s, 0.05],

@@ -9,7 +9,7 @@ import statistics
 import pytest
 
 from memscope.figures import data as fd
-from memscope.figures.build import FIGURES, write_figures
+from memscope.figures.build import FIGURE_NAMES, FIGURES, write_figures
 from memscope.results.analyses import grouped
 from memscope.results.source import open_sweep
 
@@ -55,13 +55,45 @@ def test_rewinding_and_etd_carry_the_spread(fabricated_sweep):
     assert etd.values["dropped"].std[names.index("test_acc")] == pytest.approx(0.1 * math.sqrt(2))
 
 
-def test_write_figures_draws_each_cell_and_skips_what_is_missing(fabricated_sweep, tmp_path):
+def test_retraining_band_over_seeds(fabricated_sweep):
+    home, sweep_id = fabricated_sweep
+    data = _cell_data(home, sweep_id, "retraining", "0.2")  # s = 2 and 2: no spread
+    assert data.layers == ["conv1"] and data.noisy["conv1"].x == [0, 1]
+    assert data.noisy["conv1"].y == pytest.approx([0.2, 0.1])
+    assert data.noisy["conv1"].std == pytest.approx([0.0, 0.0])
+
+
+def test_flipping_pools_the_targets_of_the_cell_seeds(fabricated_sweep):
+    home, sweep_id = fabricated_sweep
+    spec = SPEC["neuron_flipping"]
+    with open_sweep(home, sweep_id) as sweep:
+        targets, placement = spec.read(sweep)
+        cell = {r["cell"] for r in targets.to_pylist() if r["cell_label"] == "noise.rate=0.1"}.pop()
+        data = spec.data(*(t.filter(t.column("cell").to_numpy() == cell) for t in (targets, placement)))
+    assert data.neurons == {"clean": [2, 2], "noisy": [1, 3]}  # seeds 1 and 2: s = 1 and 3
+    assert data.skipped == {"clean": {}, "noisy": {"not_memorized": 2}}
+    assert data.layers == ["conv1", "fc"]
+    assert data.edits == {"clean": [4, 0], "noisy": [0, 4]}
+
+
+def test_write_figures_draws_each_figure_for_each_cell(fabricated_sweep, tmp_path):
     home, sweep_id = fabricated_sweep
     with open_sweep(home, sweep_id) as sweep:
         written = write_figures(sweep, tmp_path / "figs", "png")
     names = sorted(p.name for p in written.files)
-    assert names == sorted(f"{figure}-noise.rate_{rate}.png" for figure in ("gradient_norms", "gradient_cosine", "rewinding", "etd")
-                           for rate in ("0.1", "0.2"))
+    assert names == sorted(f"{figure}-noise.rate_{rate}.png" for figure in FIGURE_NAMES for rate in ("0.1", "0.2"))
     assert all(p.stat().st_size > 0 for p in written.files)
-    skipped = " ".join(written.skipped)
-    assert "retraining: skipped" in skipped and "neuron_flipping: skipped" in skipped and "the sweep" in skipped
+    assert written.skipped == []
+
+
+def test_a_sweep_without_an_analysis_skips_its_figure(fabricated_sweep, tmp_path):
+    import shutil
+
+    home, sweep_id = fabricated_sweep
+    for run_dir in home.runs_dir.iterdir():
+        shutil.rmtree(run_dir / "neuron_flips")
+    with open_sweep(home, sweep_id) as sweep:
+        written = write_figures(sweep, tmp_path / "figs", "png", names=("neuron_flipping", "etd"))
+    assert [p.name for p in written.files] == ["etd-noise.rate_0.1.png", "etd-noise.rate_0.2.png"]
+    assert written.skipped == ["neuron_flipping: skipped, the sweep has no neuron_flips rows (run analysis "
+                               "'neuron_flipping': memscope analyze RUN_ID -a neuron_flipping)"]
