@@ -25,6 +25,15 @@ def describe_tags(run: RunRow) -> str:
     return " ".join(shlex.quote(f"{k}={v}") for k, v in run.tags.items())
 
 
+def annotation_line(run: RunRow | None) -> str:
+    """``tags arch=wide · note lr too high`` (the note on one line); empty when neither is set."""
+    if run is None:
+        return ""
+    tags = " ".join(f"{k}={v}" for k, v in run.tags.items())
+    note = " ".join(run.notes.split())
+    return " · ".join(part for part in (f"tags {tags}" if tags else "", f"note {note}" if note else "") if part)
+
+
 def ask_tag(screen: Screen, run: RunRow, done: Callable[[], None]) -> None:
     """Ask for tags to set on ``run``; ``done`` runs (on the app's thread) once they are stored."""
     message = ("KEY=VALUE pairs separated by spaces; KEY= removes a tag (as 'memscope runs tag').\n"

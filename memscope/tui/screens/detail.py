@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -18,6 +19,7 @@ from memscope.report.memorization import evaluation_mode, memorization_phrase
 from memscope.results.launch import find_log, tail
 from memscope.results.runs import RunRow, cancel_run, parts_signature, read_run
 from memscope.store.runinfo import parse_time
+from memscope.tui.screens.annotate import annotation_line
 from memscope.tui.screens.base import SectionScreen
 from memscope.tui.screens.dialogs import ConfirmScreen
 from memscope.tui.screens.pick_run import PickRunMixin
@@ -300,6 +302,8 @@ class RunDetailScreen(PickRunMixin, SectionScreen):
         )
         if run.info.get("error"):
             facts += f"\nerror: {run.info['error']}"
+        if annotation_line(run):  # set with t / N on Runs, or 'memscope runs tag/note'
+            facts += "\n" + escape(annotation_line(run))
         self.query_one("#detail-facts", Label).update(facts)
 
     def _curves(self, epochs) -> None:

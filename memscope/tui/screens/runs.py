@@ -19,6 +19,7 @@ from memscope.format import accuracy
 from memscope.results.runs import RunRow, delete_runs, list_runs, refuse_running
 from memscope.store.runinfo import FINISHED_STATUSES
 from memscope.tui.run_filter import FilterError, parse_filter
+from memscope.tui.screens.annotate import annotation_line, ask_note, ask_tag
 from memscope.tui.screens.base import SectionScreen
 from memscope.tui.screens.dialogs import ConfirmScreen
 from memscope.tui.widgets.mode_bar import ModeBar
@@ -76,10 +77,10 @@ def annotation_text(run: RunRow) -> str:
 
 
 def fit_columns(widths: dict[str, int], available: int) -> list[str]:
-    """The columns (in display order) that fit in ``available`` cells, taken by PRIORITY."""
+    """The columns of ``widths`` (in display order) that fit in ``available`` cells, taken by PRIORITY."""
     chosen: set[str] = set()
     used = 0
-    for key in PRIORITY:
+    for key in (k for k in PRIORITY if k in widths):
         need = widths[key] + CELL_PADDING
         if used + need > available and chosen:
             break
@@ -154,6 +155,7 @@ class RunsScreen(SectionScreen):
             yield Label("", id="runs-summary")
         yield Label("loading runs…", id="runs-empty", classes="empty-note")
         yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        yield Label("", id="runs-annotation", markup=False)  # the highlighted run's tags and note, whole
         yield Footer()
 
     def on_mount(self) -> None:
@@ -220,9 +222,9 @@ class RunsScreen(SectionScreen):
         rows = [self._cells(run) for run in runs]
         widths = {key: max([cell_len(label)] + [cell_len(str(row[key])) for row in rows]) for key, label in COLUMNS}
         available = (table.size.width or self.size.width or self.app.size.width) - 2  # room for a scrollbar
-        shown = fit_columns(widths, available)
         if not any(row["annotations"] for row in rows):
-            shown = [key for key in shown if key != "annotations"]  # no run has any: no empty column
+            del widths["annotations"]  # no run has tags or a note: no empty column
+        shown = fit_columns(widths, available)
         if shown != [str(c.value) for c in table.columns]:
             table.clear(columns=True)
             labels = dict(COLUMNS)
@@ -254,6 +256,7 @@ class RunsScreen(SectionScreen):
         elif not runs:
             empty.update("No run matches the filter.")
         empty.display = not runs  # the table stays (and keeps focus, so q still quits)
+        self.show_annotation()
 
     def _cells(self, run: RunRow) -> dict[str, Any]:
         progress = f"{run.epoch}/{run.epochs}" if run.epochs else str(run.epoch)
@@ -308,6 +311,14 @@ class RunsScreen(SectionScreen):
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key is not None and event.row_key.value:
             self.mapp.run_id = event.row_key.value
+        self.show_annotation()
+
+    def show_annotation(self) -> None:
+        """The highlighted run's tags and note under the table (the column may not fit)."""
+        label = self.query_one("#runs-annotation", Label)
+        text = annotation_line(self.cursor_run())
+        label.update(text)
+        label.display = bool(text)
 
     @on(DataTable.RowSelected, "#runs-table")
     def _selected(self, event: DataTable.RowSelected) -> None:
@@ -415,15 +426,11 @@ class RunsScreen(SectionScreen):
         return next((r for r in self.runs if r.run_id == run_id), None)
 
     def action_tag(self) -> None:
-        from memscope.tui.screens.annotate import ask_tag
-
         run = self.cursor_run()
         if run is not None:
             ask_tag(self, run, self.load)
 
     def action_note(self) -> None:
-        from memscope.tui.screens.annotate import ask_note
-
         run = self.cursor_run()
         if run is not None:
             ask_note(self, run, self.load)
