@@ -99,3 +99,20 @@ class TestTagsAndNotes:
         assert runs.note_run(runs_home, "latest", "lr too high").notes == "lr too high"
         assert runs.note_run(runs_home, RUN_E, "diverged", append=True).notes == "lr too high\ndiverged"
         assert runs.note_run(runs_home, RUN_E, "").notes == ""
+
+
+class TestRequireFinished:
+    """What resuming or re-analysing a run needs (memscope run --resume, memscope analyze)."""
+
+    def test_a_finished_run_by_any_id(self, runs_home):
+        assert runs.require_finished(runs_home, "cccc", "resume", "wait") == RUN_C
+
+    def test_a_running_run_is_refused(self, runs_home):
+        with pytest.raises(ConfigError, match=f"cannot analyse {RUN_D}: still running; wait"):
+            runs.require_finished(runs_home, RUN_D, "analyse", "wait")
+
+    def test_an_unreadable_run_json_is_a_store_error(self, runs_home):
+        (runs_home.run_dir(RUN_B) / "run.json").write_text("[]", encoding="utf-8")
+        with pytest.raises(MemscopeError, match="not a JSON object") as err:
+            runs.require_finished(runs_home, RUN_B, "resume", "wait")
+        assert err.value.exit_code == 3
