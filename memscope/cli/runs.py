@@ -16,6 +16,7 @@ import typer
 
 from memscope.cli.common import RUN_ID_HELP, HomeOption, JsonFlag, complete_run_id, eprint, handle_errors, print_table
 from memscope.errors import MemscopeError
+from memscope.store.runinfo import STATUSES  # stdlib only: cheap at start-up
 
 runs_app = typer.Typer(
     name="runs",
@@ -51,13 +52,11 @@ def list_runs(
     json_: JsonFlag = False,
     status: Annotated[
         Optional[str],
-        typer.Option("--status", help="Only runs with this status: running, completed, cancelled, failed, crashed.", show_default=False),
+        typer.Option("--status", help=f"Only runs with this status: {', '.join(STATUSES)}.", show_default=False),
     ] = None,
     home: HomeOption = None,
 ) -> None:
     """List runs, newest first."""
-    from memscope.store.runinfo import STATUSES
-
     if status is not None and status not in STATUSES:
         raise MemscopeError(f"unknown status '{status}'; choose one of {', '.join(STATUSES)}")
     from memscope.results.runs import list_runs

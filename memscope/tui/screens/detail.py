@@ -18,7 +18,7 @@ from memscope.format import accuracy, duration
 from memscope.report.memorization import evaluation_mode, memorization_phrase
 from memscope.results.launch import find_log, tail
 from memscope.results.runs import RunRow, cancel_run, parts_signature, read_run
-from memscope.store.runinfo import parse_time
+from memscope.store.runinfo import STATUSES, parse_time
 from memscope.tui.screens.annotate import annotation_line
 from memscope.tui.screens.base import SectionScreen
 from memscope.tui.screens.dialogs import ConfirmScreen
@@ -275,7 +275,7 @@ class RunDetailScreen(PickRunMixin, SectionScreen):
     def _head(self, run: RunRow, etd_enabled: bool = False) -> None:
         status = self.query_one("#detail-status", Label)
         status.update(f" {run.status} ")
-        for s in ("running", "completed", "cancelled", "failed", "crashed"):
+        for s in STATUSES:
             status.set_class(run.status == s, f"-{s}")
         self.query_one("#detail-title", Label).update(f" {run.run_id}")
         bar = self.query_one("#detail-progress", ProgressBar)
