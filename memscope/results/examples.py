@@ -53,6 +53,50 @@ class ExamplePage:
     seconds: float = 0.0
 
 
+def score_column(analysis: str, metric: str) -> str:
+    """The summary's column for a plugin score: ``<analysis>_<metric>``, as an identifier."""
+    return re.sub(r"[^a-z0-9_]+", "_", f"{analysis}_{metric}".lower())
+
+
+def summary_sql(scores: list[tuple[str, str, str]]) -> str:
+    """One row per training example of run ``$run``: final-epoch metrics, per-epoch
+    aggregates, its flip and each (analysis, metric, column) score; plus ``last_epoch``."""
+    score_join = ""
+    score_select = ""
+    if scores:
+        exprs = [f"max(value) FILTER (WHERE analysis = {sql_string(a)} AND metric = {sql_string(m)}) AS {ident(c)}"
+                 for a, m, c in scores]
+        score_join = (
+            "LEFT JOIN (SELECT example, " + ", ".join(exprs)
+            + " FROM example_scores WHERE run_id = $run GROUP BY example) sc USING (example)"
+        )
+        score_select = ", " + ", ".join(f"sc.{ident(c)}" for _, _, c in scores)
+    return f"""
+WITH ee AS (SELECT example, epoch, loss, margin, correct, pred FROM example_epochs WHERE run_id = $run),
+agg AS (
+    SELECT example,
+           arg_max(loss, epoch) AS loss, arg_max(margin, epoch) AS margin,
+           arg_max(correct, epoch) AS correct, arg_max(pred, epoch) AS pred,
+           avg(loss) AS mean_loss,
+           min(epoch) FILTER (WHERE correct) AS first_correct,
+           count(*) FILTER (WHERE correct) AS epochs_correct,
+           max(epoch) AS last_epoch
+    FROM ee GROUP BY example
+),
+nf AS (SELECT example, any_value(neurons_to_flip) AS neurons_to_flip, bool_or(flipped) AS flipped
+       FROM neuron_flips WHERE run_id = $run GROUP BY example)
+SELECT e.example, e.true_label, e.observed_label, e.is_noisy,
+       agg.loss, agg.margin, agg.correct, agg.pred, agg.mean_loss, agg.first_correct,
+       agg.epochs_correct, nf.neurons_to_flip, nf.flipped, agg.last_epoch{score_select}
+FROM examples e
+LEFT JOIN agg USING (example)
+LEFT JOIN nf USING (example)
+{score_join}
+WHERE e.run_id = $run AND e.split = 'train'
+ORDER BY e.example
+"""
+
+
 class ExampleTable:
     """One run's per-example summary (final-epoch metrics, per-epoch aggregates, flips, plugin
     scores), built once from ``example_epochs`` and paged with LIMIT/OFFSET.
@@ -85,46 +129,8 @@ class ExampleTable:
         scores = self.store.rows(
             "SELECT DISTINCT analysis, metric FROM example_scores WHERE run_id = ? ORDER BY ALL", [self.run_id]
         )
-        score_cols = []
-        score_exprs = []
-        for row in scores:
-            name = re.sub(r"[^a-z0-9_]+", "_", f"{row['analysis']}_{row['metric']}".lower())
-            score_cols.append(name)
-            score_exprs.append(
-                f"max(value) FILTER (WHERE analysis = {sql_string(row['analysis'])} AND metric = {sql_string(row['metric'])}) AS {ident(name)}"
-            )
-        score_join = ""
-        score_select = ""
-        if score_exprs:
-            score_join = (
-                "LEFT JOIN (SELECT example, " + ", ".join(score_exprs)
-                + " FROM example_scores WHERE run_id = $run GROUP BY example) sc USING (example)"
-            )
-            score_select = ", " + ", ".join(f"sc.{ident(c)}" for c in score_cols)
-        sql = f"""
-WITH ee AS (SELECT example, epoch, loss, margin, correct, pred FROM example_epochs WHERE run_id = $run),
-agg AS (
-    SELECT example,
-           arg_max(loss, epoch) AS loss, arg_max(margin, epoch) AS margin,
-           arg_max(correct, epoch) AS correct, arg_max(pred, epoch) AS pred,
-           avg(loss) AS mean_loss,
-           min(epoch) FILTER (WHERE correct) AS first_correct,
-           count(*) FILTER (WHERE correct) AS epochs_correct,
-           max(epoch) AS last_epoch
-    FROM ee GROUP BY example
-),
-nf AS (SELECT example, any_value(neurons_to_flip) AS neurons_to_flip, bool_or(flipped) AS flipped
-       FROM neuron_flips WHERE run_id = $run GROUP BY example)
-SELECT e.example, e.true_label, e.observed_label, e.is_noisy,
-       agg.loss, agg.margin, agg.correct, agg.pred, agg.mean_loss, agg.first_correct,
-       agg.epochs_correct, nf.neurons_to_flip, nf.flipped, agg.last_epoch{score_select}
-FROM examples e
-LEFT JOIN agg USING (example)
-LEFT JOIN nf USING (example)
-{score_join}
-WHERE e.run_id = $run AND e.split = 'train'
-ORDER BY e.example
-"""
+        score_cols = [score_column(row["analysis"], row["metric"]) for row in scores]
+        sql = summary_sql([(row["analysis"], row["metric"], name) for row, name in zip(scores, score_cols)])
         cur = self.store.cursor()
         try:
             table = arrow_of(cur.sql(sql, params={"run": self.run_id}))
