@@ -1,6 +1,7 @@
 """The Runs filter: ``status:running dataset:digits rate:0.2 cnn`` as one predicate over runs.
 
-Free words must all appear in a run's id, name, dataset, model, noise model or status.
+Free words must all appear in a run's id, name, dataset, model, noise model, status, tags or note
+(``tag:arch=wide``, ``note:diverged`` name those two).
 ``key:value`` terms name a field; numbers compare as numbers (``rate:0.2`` is the noise rate
 0.2, not any rate whose text contains "0.2") and take ``<``, ``<=``, ``>``, ``>=``. An unknown
 key is an error that lists the known ones, never a filter that silently matches nothing.
@@ -18,10 +19,11 @@ from memscope.results.runs import RunRow
 
 #: filter key -> the run.json field it reads ("noise" is special: a rate or a noise model name).
 TEXT_KEYS = {"status": "status", "dataset": "dataset", "data": "dataset", "model": "model",
-             "name": "name", "device": "device", "noise_model": "noise_model", "run": "run_id", "id": "run_id"}
+             "name": "name", "device": "device", "noise_model": "noise_model", "run": "run_id", "id": "run_id",
+             "tag": "tags", "note": "notes"}
 NUMBER_KEYS = {"rate": "noise_rate", "noise_rate": "noise_rate", "seed": "seed", "epochs": "epochs", "epoch": "epoch"}
 KEYS = ("status", "dataset", "model", "noise", "rate", "seed", "epochs", "epoch", "name", "device", "noise_model",
-        "noise_rate", "run")
+        "noise_rate", "run", "tag", "note")
 FREE_TEXT_FIELDS = ("name", "dataset", "model", "noise_model")
 COMPARISONS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt, "=": operator.eq}
 _NUMBER = re.compile(r"^(<=|>=|<|>|=)?\s*([-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?)$")
@@ -40,6 +42,8 @@ class RunFilter:
 
 
 def _field(run: RunRow, field: str) -> Any:
+    if field == "tags":  # tag:arch matches arch=wide, tag:arch=wide that tag only
+        return " ".join(f"{k}={v}" for k, v in run.tags.items())
     return run.status if field == "status" else run.run_id if field == "run_id" else run.info.get(field)
 
 
@@ -69,7 +73,8 @@ def _term(term: str) -> Callable[[RunRow], bool]:
     key, sep, value = term.partition(":")
     if not sep:
         return lambda run: term in " ".join(
-            [run.run_id, run.status, *(str(run.info.get(k) or "") for k in FREE_TEXT_FIELDS)]).lower()
+            [run.run_id, run.status, *(str(run.info.get(k) or "") for k in FREE_TEXT_FIELDS),
+             _field(run, "tags"), run.notes]).lower()
     if not value:
         raise FilterError(f"'{term}' has no value: write {key}:something")
     if key == "noise":  # the experiment's variable: a rate (noise:0.2) or a model (noise:symmetric)

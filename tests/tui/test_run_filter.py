@@ -44,3 +44,13 @@ def test_bad_filters_say_what_is_wrong(query, says):
     with pytest.raises(FilterError, match=None) as info:
         parse_filter(query)
     assert says in str(info.value)
+
+
+def test_tags_and_notes_are_searchable():
+    tagged = RunRow("20260101-000000-digits-cnn-aa", "completed",
+                    {"model": "cnn", "tags": {"arch": "wide"}, "notes": "Diverged after warmup"})
+    plain = run(0.1)
+    assert [r is tagged for r in (tagged, plain) if parse_filter("wide")(r)] == [True]
+    assert parse_filter("tag:arch")(tagged) and parse_filter("tag:arch=wide")(tagged)
+    assert not parse_filter("tag:arch=narrow")(tagged) and not parse_filter("tag:arch")(plain)
+    assert parse_filter("note:diverged")(tagged) and not parse_filter("note:diverged")(plain)
