@@ -158,23 +158,9 @@ def wait_for_run(home: Home, launch: Launch, timeout: float = 300.0, poll: float
     raise MemscopeError(f"memscope run did not start a run within {timeout:.0f}s (log: {launch.log_path})")
 
 
-def sample_config_dirs() -> list[Path]:
-    """``./sample_configs`` (a checkout) and the package's own, each once."""
-    import memscope
-
-    dirs = [Path.cwd() / "sample_configs", Path(memscope.__file__).resolve().parent / "sample_configs"]
-    out = []
-    for d in dirs:
-        d = d.resolve()
-        if d.is_dir() and d not in out:
-            out.append(d)
-    return out
-
-
 def sample_configs() -> list[Path]:
-    """The sample configs by file name, the first folder's copy winning."""
-    seen: dict[str, Path] = {}
-    for folder in sample_config_dirs():
-        for path in sorted(folder.glob("*.toml")):
-            seen.setdefault(path.name, path)
-    return list(seen.values())
+    """The sample configs the app offers: the ones ``memscope run NAME`` and ``memscope
+    samples`` know (:func:`memscope.config.sample_configs`), by name."""
+    from memscope.config.loading import sample_configs as by_name
+
+    return list(by_name().values())

@@ -42,6 +42,9 @@ def test_save_launch_config_keeps_the_text(runs_home):
     assert path.read_text(encoding="utf-8") == "seed = 3\n"
 
 
-def test_sample_configs_found():
-    names = [p.name for p in launch.sample_configs()]
-    assert "digits.toml" in names and len(names) == len(set(names))
+def test_the_app_offers_the_samples_the_cli_knows():
+    from memscope.config import sample_configs
+
+    paths = launch.sample_configs()
+    assert "digits.toml" in [p.name for p in paths]
+    assert paths == list(sample_configs().values())  # what 'memscope run NAME' and 'memscope samples' take
