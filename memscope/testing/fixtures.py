@@ -42,7 +42,8 @@ def tiny_run_factory(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="session")
 def tiny_run(tiny_run_factory) -> TinyRun:
-    """One finished tiny run (built-ins only), shared by the whole test session."""
+    """One finished tiny run (built-ins only), shared by the whole test session: the same run as
+    ``tiny_run_factory()`` with no arguments, so it is trained once."""
     return tiny_run_factory()
 
 
