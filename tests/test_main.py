@@ -35,13 +35,3 @@ def test_the_cli_alone_prints_its_help_without_a_command():
 def test_python_m_memscope_is_the_command(home):
     proc = subprocess.run([sys.executable, "-m", "memscope", "--version"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.startswith("memscope ")
-
-
-def test_cli_and_tui_do_not_import_each_other():
-    import pytest
-
-    grimp = pytest.importorskip("grimp")  # import-linter's graph library
-
-    graph = grimp.build_graph("memscope", exclude_type_checking_imports=True, cache_dir=None)
-    assert graph.find_shortest_chains("memscope.cli", "memscope.tui", as_packages=True) == set()
-    assert graph.find_shortest_chains("memscope.tui", "memscope.cli", as_packages=True) == set()

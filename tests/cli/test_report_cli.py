@@ -3,10 +3,6 @@ the other analyses' tables hand-written), stdout is the report, stderr stays emp
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -245,24 +241,6 @@ def test_a_failing_section_is_isolated(home, make_run):
     assert rep.warnings == ["report section 'broken' failed: RuntimeError: boom"]
     assert rep.section("broken").blocks[0].text.endswith("boom")
     assert rep.section("extra") is not None and rep.section("training") is not None
-
-
-def test_the_report_imports_neither_torch_nor_textual(home, make_run):
-    make_run("fake-run")
-    code = (
-        "import json, sys\n"
-        "from memscope.cli.app import main\n"
-        "try:\n"
-        "    main(['report', 'fake-run', '--home', sys.argv[1]])\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'textual', 'timm', 'torchvision'))\n"
-        "sys.stderr.write('HEAVY=' + json.dumps(heavy))\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code, str(home.root)], capture_output=True, text=True, timeout=120, env=dict(os.environ))
-    assert "Training" in proc.stdout, proc.stderr
-    heavy = json.loads(proc.stderr.split("HEAVY=")[-1])
-    assert heavy == []
 
 
 def test_small_plugin_tables_are_printed_in_full(home, make_run):
