@@ -121,7 +121,8 @@ def refuse_running(home: Home, run_ids: Iterable[str], doing: str, way_out: str)
     ``way_out`` = "cancel them first"."""
     running = [r for r in dict.fromkeys(run_ids) if read_run(home, r).status == "running"]
     if running:
-        raise ConfigError(f"cannot {doing} {', '.join(running)}: still running; {way_out}")
+        subject = "it is" if len(running) == 1 else "they are"
+        raise ConfigError(f"cannot {doing} {', '.join(running)}: {subject} still running; {way_out}")
 
 
 def require_finished(home: Home, run_id: str, doing: str, way_out: str) -> str:

@@ -64,4 +64,4 @@ def test_runs_list_shows_the_apps_statuses(five):
 def test_analyze_and_resume_refuse_a_running_run_with_the_same_words(five):
     for args in (["analyze", "dddd"], ["run", "--resume", "dddd"]):
         result = CliRunner().invoke(app, args)
-        assert result.exit_code == 2 and f"{RUN_D}: still running" in result.stderr, result.stderr
+        assert result.exit_code == 2 and f"{RUN_D}: it is still running" in result.stderr, result.stderr

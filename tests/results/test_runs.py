@@ -55,7 +55,7 @@ class TestRunIds:
 
 class TestDelete:
     def test_refuses_a_running_run_and_deletes_nothing(self, runs_home):
-        with pytest.raises(ConfigError, match=f"cannot delete {RUN_D}: still running"):
+        with pytest.raises(ConfigError, match=f"cannot delete {RUN_D}: it is still running"):
             runs.delete_runs(runs_home, [RUN_B, RUN_D])
         assert runs_home.run_dir(RUN_B).is_dir() and runs_home.run_dir(RUN_D).is_dir()
 
@@ -108,7 +108,7 @@ class TestRequireFinished:
         assert runs.require_finished(runs_home, "cccc", "resume", "wait") == RUN_C
 
     def test_a_running_run_is_refused(self, runs_home):
-        with pytest.raises(ConfigError, match=f"cannot analyse {RUN_D}: still running; wait"):
+        with pytest.raises(ConfigError, match=f"cannot analyse {RUN_D}: it is still running; wait"):
             runs.require_finished(runs_home, RUN_D, "analyse", "wait")
 
     def test_an_unreadable_run_json_is_a_store_error(self, runs_home):

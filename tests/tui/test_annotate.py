@@ -92,7 +92,7 @@ async def test_delete_of_a_running_run_is_refused_before_asking(make_app, home):
         await pilot.press("d")
         await settle(pilot)
         assert not isinstance(app.screen, ConfirmScreen)
-        assert any(f"cannot delete {RUN_D}: still running" in n.message for n in app._notifications)
+        assert any(f"cannot delete {RUN_D}: it is still running" in n.message for n in app._notifications)
         assert home.run_dir(RUN_D).is_dir()
 
 
