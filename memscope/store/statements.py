@@ -91,7 +91,7 @@ def _re(name: str) -> "re.Pattern[str]":
 
 
 _HINT = (
-    "memscope query is read-only; use SELECT, WITH, FROM, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN, "
+    "the results are read-only; use SELECT, WITH, FROM, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN, "
     "or PRAGMA/CALL of read-only functions"
 )
 
