@@ -66,9 +66,9 @@ def _retrains(src: "Results") -> tuple["pa.Table", ...]:
 
 
 def _flips(src: "Results") -> tuple["pa.Table", ...]:
-    from memscope.results.analyses import flipping
+    from memscope.results.analyses import flipping, model
 
-    return flipping.targets(src), flipping.placement(src)
+    return flipping.targets(src), flipping.placement(src), model.layers(src)
 
 
 def _etd(src: "Results") -> tuple["pa.Table", ...]:

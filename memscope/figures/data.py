@@ -82,7 +82,7 @@ class Flips:
     neurons: dict[str, list[int]]  # group -> neurons to flip of each flipped target
     not_flipped: dict[str, int]  # group -> counted targets that did not flip within the cap
     skipped: dict[str, dict[str, int]]  # group -> status -> targets (not fitted at the start)
-    layers: list[str]  # layer groups holding edits, in network order
+    layers: list[str]  # the model's layer groups (or those holding edits), in network order
     edits: dict[str, list[int]]  # group -> zeroed parameters per layer (flipped targets only)
 
     def skipped_note(self) -> str:
@@ -212,10 +212,12 @@ def figure_data_retrains(layer_retrains: "pa.Table") -> Retrains:
     )
 
 
-def figure_data_flips(targets: "pa.Table", placement: "pa.Table") -> Flips:
+def figure_data_flips(targets: "pa.Table", placement: "pa.Table", layers: "pa.Table | None" = None) -> Flips:
     """``targets``: one row per target (is_noisy, status, neurons_to_flip); ``placement``:
     edits of flipped targets per layer group and parameter kind (layer_index, layer, group,
-    edits). A sweep cell's rows are pooled over its seeds."""
+    edits); ``layers``: the model's layer groups (layer_index, layer), so a group without
+    edits shows as zero (the paper's point that few edits sit in the last layer needs its
+    bar). A sweep cell's rows are pooled over its seeds."""
     neurons: dict[str, list[int]] = {g: [] for g in GROUPS}
     not_flipped = dict.fromkeys(GROUPS, 0)
     skipped: dict[str, dict[str, int]] = {g: {} for g in GROUPS}
@@ -229,11 +231,11 @@ def figure_data_flips(targets: "pa.Table", placement: "pa.Table") -> Flips:
         else:
             not_flipped[group] += 1
     place = _rows(placement)
-    layers = _layers(place)
-    edits = {g: [0] * len(layers) for g in GROUPS}
+    names = _layers(place + (_rows(layers) if layers is not None else []))
+    edits = {g: [0] * len(names) for g in GROUPS}
     for r in place:
-        edits[str(r["group"])][layers.index(str(r["layer"]))] += int(r["edits"])  # summed over parameter kinds
-    return Flips({g: sorted(v) for g, v in neurons.items()}, not_flipped, skipped, layers, edits)
+        edits[str(r["group"])][names.index(str(r["layer"]))] += int(r["edits"])  # summed over parameter kinds
+    return Flips({g: sorted(v) for g, v in neurons.items()}, not_flipped, skipped, names, edits)
 
 
 def figure_data_etd(etd_evals: "pa.Table") -> EtdEvals:

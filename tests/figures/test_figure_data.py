@@ -110,6 +110,27 @@ def test_flipping_counts_only_counted_targets_and_names_the_skipped(localized_ru
     assert sum(sum(v) for v in data.edits.values()) == sum(r["n"] for r in edits)
 
 
+def test_flipping_shows_every_layer_group_even_without_edits(localized_run):
+    """The placement panel's x axis is the model's layer groups, so the last layer shows its
+    (often zero) share instead of vanishing."""
+    data = _figure_data(localized_run, "neuron_flipping")
+    groups = localized_run.sql(
+        f"SELECT layer FROM layers WHERE run_id = '{localized_run.run_id}' ORDER BY layer_index").to_pylist()
+    assert data.layers == [r["layer"] for r in groups]
+    assert all(len(v) == len(data.layers) for v in data.edits.values())
+
+
+def test_flipping_layers_table_adds_groups_without_edits():
+    import pyarrow as pa
+
+    targets = pa.table({"is_noisy": [True], "status": ["flipped"], "neurons_to_flip": [1]})
+    placement = pa.table({"layer_index": [1], "layer": ["conv2"], "group": ["noisy"], "edits": [1]})
+    layers = pa.table({"layer_index": [0, 1, 2], "layer": ["conv1", "conv2", "fc"]})
+    data = fd.figure_data_flips(targets, placement, layers)
+    assert data.layers == ["conv1", "conv2", "fc"]
+    assert data.edits == {"noisy": [0, 1, 0], "clean": [0, 0, 0]}
+
+
 def test_flipping_skipped_note_names_each_reason():
     flips = fd.Flips({"noisy": [1], "clean": []}, {"noisy": 0, "clean": 1},
                      {"noisy": {"not_memorized": 3}, "clean": {"not_fitted": 1}}, [], {"noisy": [], "clean": []})

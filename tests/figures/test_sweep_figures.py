@@ -67,9 +67,9 @@ def test_flipping_pools_the_targets_of_the_cell_seeds(fabricated_sweep):
     home, sweep_id = fabricated_sweep
     spec = SPEC["neuron_flipping"]
     with open_sweep(home, sweep_id) as sweep:
-        targets, placement = spec.read(sweep)
-        cell = {r["cell"] for r in targets.to_pylist() if r["cell_label"] == "noise.rate=0.1"}.pop()
-        data = spec.data(*(t.filter(t.column("cell").to_numpy() == cell) for t in (targets, placement)))
+        tables = spec.read(sweep)  # targets, placement, the model's layer groups
+        cell = {r["cell"] for r in tables[0].to_pylist() if r["cell_label"] == "noise.rate=0.1"}.pop()
+        data = spec.data(*(t.filter(t.column("cell").to_numpy() == cell) for t in tables))
     assert data.neurons == {"clean": [2, 2], "noisy": [1, 3]}  # seeds 1 and 2: s = 1 and 3
     assert data.skipped == {"clean": {}, "noisy": {"not_memorized": 2}}
     assert data.layers == ["conv1", "fc"]

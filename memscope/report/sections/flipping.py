@@ -8,7 +8,7 @@ from typing import Any
 from memscope.report.blocks import Column, Note, Plot, Section, Series, Table
 from memscope.report.flips import skipped_text
 from memscope.report.sections.common import ratio
-from memscope.results.analyses import flipping
+from memscope.results.analyses import flipping, model
 from memscope.results.source import RunResults
 
 FLIP_BINS = ((1, 1), (2, 2), (3, 3), (4, 4), (5, 5), (6, 10), (11, 20), (21, 50), (51, 100), (101, 200), (201, None))
@@ -84,9 +84,13 @@ def _edits_plot(data: RunResults, groups: list[dict[str, Any]]) -> Plot | None:
 
 
 def _placement_tables(data: RunResults) -> list[Table]:
-    """Edits of flipped targets by layer group, and by parameter kind when recorded."""
+    """Edits of flipped targets by layer group (every group of the model, zeros included: few
+    edits in the last layer is one of the paper's findings), and by parameter kind when recorded."""
     rows = flipping.placement(data).to_pylist()
     layers: dict[int, str] = {}
+    if rows:
+        for r in model.layers(data).to_pylist():
+            layers.setdefault(r["layer_index"], r["layer"])
     edits: dict[tuple[Any, str], int] = {}
     kinds: dict[tuple[str, str], int] = {}
     for r in rows:

@@ -6,7 +6,7 @@ Each reader takes a source (:func:`memscope.results.source.open_run` or
 only, no formatting and no text. The report, the app, ``memscope figures`` and the Python
 API all draw on these readers, so they show the same numbers.
 
-- :mod:`.training`: ``epochs``;
+- :mod:`.training`: ``epochs``; :mod:`.model`: ``layers`` (the layer groups, in network order);
 - :mod:`.gradients`: ``layer_epochs``, ``windows``;
 - :mod:`.rewinding`: ``rewinds``; :mod:`.retraining`: ``retrains``;
 - :mod:`.flipping`: ``targets``, ``placement``, ``summary``;

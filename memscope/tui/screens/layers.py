@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Footer, Label, Select, TabbedContent, Tab
 from memscope.format import accuracy
 from memscope.report import flips
 from memscope.report.blocks import spread
-from memscope.results.analyses import etd, flipping, gradients, retraining, rewinding
+from memscope.results.analyses import etd, flipping, gradients, model, retraining, rewinding
 from memscope.results.runs import parts_signature
 from memscope.results.source import open_run
 from memscope.tui.screens.base import SectionScreen
@@ -82,6 +82,7 @@ def read_layers(home: Any, run_id: str) -> dict[str, Any]:
             "neuron_flips": flipping.targets(run),
             "flip_summary": flipping.summary(run),
             "flip_placement": flipping.placement(run),
+            "model_layers": model.layers(run),
             "etd_evals": etd.evals(run),
         }
 
@@ -329,7 +330,10 @@ class LayersScreen(PickRunMixin, SectionScreen):
         self.query_one("#flips-hist", HistogramPlot).show([Series(label, [], edits.get(label, []), label) for label in ("clean", "noisy")])
         per_layer: dict[tuple[int, str], int] = {}
         layers: dict[int, str] = {}
-        for r in self.tables["flip_placement"].to_pylist():  # summed over parameter kinds
+        placement = self.tables["flip_placement"].to_pylist()
+        for r in self.tables["model_layers"].to_pylist() if placement else []:  # zeros shown too
+            layers.setdefault(r["layer_index"], r["layer"])
+        for r in placement:  # summed over parameter kinds
             layers.setdefault(r["layer_index"], r["layer"])
             per_layer[(r["layer_index"], r["group"])] = per_layer.get((r["layer_index"], r["group"]), 0) + r["edits"]
         self.query_one("#flips-layers", BarPlot).show(
