@@ -189,15 +189,22 @@ class Trainer:
                     self.on_analysis_error(analysis, exc)
             if b % 16 == 15 and not torch.isfinite(losses.detach().sum()):
                 raise RunFailed(f"training diverged in epoch {epoch} (loss is NaN or infinite); lower train.lr")
-        losses_np = self._loss.cpu().numpy().copy()
-        if not np.isfinite(losses_np).all():
+        losses, preds, margins = self._epoch_arrays()
+        if not np.isfinite(losses).all():
             raise RunFailed(f"training diverged in epoch {epoch} (loss is NaN or infinite); lower train.lr")
-        if self._logits is not None:  # one pass over the epoch's kept logits
-            with torch.no_grad():
-                self._pred = self._logits.argmax(1)
-                self._margin = logit_margins(self._logits, data.y_train)
         seconds = time.perf_counter() - start
-        return EpochStats(epoch, losses_np, self._pred.cpu().numpy().copy(), self._margin.cpu().numpy().copy(), seconds, self.optimizer.param_groups[0]["lr"])
+        return EpochStats(epoch, losses, preds, margins, seconds, self.optimizer.param_groups[0]["lr"])
+
+    @torch.no_grad()
+    def _epoch_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The epoch's per-example losses, predictions and margins as host arrays: predictions
+        and margins from the kept logits in one pass, then one host transfer (one sync) for all
+        three. Predictions travel as float32, exact for any class index below 2**24."""
+        if self._logits is not None:
+            self._pred = self._logits.argmax(1)
+            self._margin = logit_margins(self._logits, self.data.y_train)
+        host = torch.stack([self._loss, self._margin, self._pred.float()]).cpu().numpy()  # a fresh tensor: no aliasing
+        return host[0], host[2].astype(np.int64), host[1]
 
     @torch.no_grad()
     def _track(self, pos: torch.Tensor, losses: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
