@@ -23,7 +23,6 @@ from memscope.tui.screens.base import SectionScreen
 from memscope.tui.screens.pick_run import PickRunMixin
 from memscope.tui.widgets.mode_bar import ModeBar
 from memscope.tui.widgets.plots import BarPlot, Heatmap, HistogramPlot, LinePlot, Series
-from memscope.tui.widgets.tables import cell
 
 #: panel id -> (title, table, analysis that writes it, what to look for)
 PANELS = {
@@ -87,6 +86,14 @@ def read_layers(home: Any, run_id: str) -> dict[str, Any]:
         }
 
 
+def _window_cell(cosine: float | None, ratio: float | None) -> str:
+    """``-0.81 / 8.0x``: two decimals of cosine and one of the ratio keep eight windows within
+    120 columns (the report prints the full numbers)."""
+    c = "—" if cosine is None else f"{cosine:.2f}"
+    r = "—" if ratio is None else f"{ratio:.1f}x"
+    return f"{c} / {r}"
+
+
 class LayersScreen(PickRunMixin, SectionScreen):
     MODE = "layers"
     HELP_TITLE = "Layers & neurons"
@@ -99,7 +106,7 @@ class LayersScreen(PickRunMixin, SectionScreen):
         Binding("f", "tab('flips')", "Flips"),
         Binding("d", "tab('etd')", "ETD"),
         Binding("r", "reload", "Refresh", show=False),
-        Binding("s", "save_figure", "Save the plot on screen as PNG in figures/<run id>/", show=False),
+        Binding("s", "save_figure", "Save"),  # of the plot on screen, in figures/<run id>/ (a toast says where)
     ]
 
     @dataclass
@@ -264,7 +271,7 @@ class LayersScreen(PickRunMixin, SectionScreen):
             cells = []
             for start, _ in labels:
                 w = by.get((layer, start))
-                cells.append("" if w is None else f"{cell(w['cosine'])} / {cell(w['ratio_per_example'])}")
+                cells.append("" if w is None else _window_cell(w["cosine"], w["ratio_per_example"]))
             table.add_row(layer, *cells)
 
     @on(Select.Changed, "#gradients-layer")
