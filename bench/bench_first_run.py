@@ -6,7 +6,7 @@ and CPU seconds of each phase: importing memscope and torch, loading the data an
 the model (run start), training (with its in-training analyses), and each post-training
 analysis. On a shared machine compare phases and CPU seconds, not wall totals.
 
-Run: python bench/bench_first_run.py [--set KEY=VALUE ...] [--repeat N]
+Run: python bench/bench_first_run.py [--set KEY=VALUE ...] [--repeat N] [--home DIR]
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class Clock:
         return out
 
 
-def one_run(overrides: list[str]) -> dict[str, tuple[float, float]]:
+def one_run(overrides: list[str], keep_home: Path | None = None) -> dict[str, tuple[float, float]]:
     import memscope.train.runner as runner
     from memscope.config import load_config
     from memscope.plugins import get_host
@@ -60,7 +60,7 @@ def one_run(overrides: list[str]) -> dict[str, tuple[float, float]]:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             clock = Clock()
-            home = Home(Path(tmp) / "home").ensure()
+            home = Home(keep_home or Path(tmp) / "home").ensure()
             config = load_config("digits", overrides)
             run = Run(config, home, get_host(None), progress=False, source="bench")
             phases["config, plugins, home"] = clock.lap()
@@ -87,6 +87,8 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="a config override, as for memscope run")
     parser.add_argument("--repeat", type=int, default=0, help="more runs after the first (imports counted once)")
     parser.add_argument("--json", action="store_true", help="print the phases as JSON too")
+    parser.add_argument("--home", type=Path, default=None,
+                        help="results home to keep the runs in (for `memscope --home DIR report RUN_ID`); default: a temporary one")
     args = parser.parse_args()
     import torch
 
@@ -96,7 +98,7 @@ def main() -> None:
     imports = (time.perf_counter() - T0, time.process_time() - CPU0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads available, python {sys.version.split()[0]}")
     for attempt in range(1 + args.repeat):
-        phases = {"import memscope and torch": imports if attempt == 0 else (0.0, 0.0), **one_run(args.overrides)}
+        phases = {"import memscope and torch": imports if attempt == 0 else (0.0, 0.0), **one_run(args.overrides, args.home)}
         width = max(len(k) for k in phases)
         print(f"  {'phase':<{width}}  {'wall':>7}  {'cpu':>7}")
         for name, (wall, cpu) in phases.items():
