@@ -22,6 +22,7 @@ while it imports or runs a hook goes to stderr: stdout carries a command's data 
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import importlib.metadata
 import importlib.util
@@ -100,6 +101,21 @@ def plugin_output():
         return
     with contextlib.redirect_stdout(sys.stderr):
         yield
+
+
+def import_file(path: Path, module_name: str) -> Any:
+    """Import the plugin file ``path`` as ``module_name``; a file that fails leaves no
+    half-imported module behind in ``sys.modules``."""
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(module_name, None)
+        raise
+    return module
 
 
 class PluginHost:
@@ -236,19 +252,7 @@ class PluginHost:
             self.infos[name] = info
             module_name = f"memscope_plugins.{name}"
 
-            def load(path: Path = path, module_name: str = module_name) -> Any:
-                spec = importlib.util.spec_from_file_location(module_name, path)
-                assert spec and spec.loader
-                module = importlib.util.module_from_spec(spec)
-                sys.modules[module_name] = module
-                try:
-                    spec.loader.exec_module(module)
-                except BaseException:
-                    sys.modules.pop(module_name, None)
-                    raise
-                return module
-
-            module = self._import(info, load)
+            module = self._import(info, functools.partial(import_file, path, module_name))
             if module is None:
                 continue
             info.version = str(getattr(module, "__version__", ""))

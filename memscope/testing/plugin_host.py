@@ -6,14 +6,13 @@ import contextlib
 import importlib
 import importlib.util
 import os
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Iterable, Iterator, Sequence
 
 from memscope import hookimpl
 from memscope.analysis.base import Analysis
-from memscope.plugins import PluginHost, PluginInfo
+from memscope.plugins import PluginHost, PluginInfo, import_file
 
 _FILE_MODULES: dict[Path, ModuleType] = {}
 
@@ -28,16 +27,7 @@ def load_plugin_file(path: str | Path) -> ModuleType:
         return _FILE_MODULES[path]
     if not path.is_file():
         raise FileNotFoundError(f"plugin file not found: {path}")
-    module_name = f"memscope_plugins.{path.stem}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        sys.modules.pop(module_name, None)
-        raise
+    module = import_file(path, f"memscope_plugins.{path.stem}")
     _FILE_MODULES[path] = module
     return module
 
