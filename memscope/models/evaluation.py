@@ -15,12 +15,9 @@ def autocast_for(precision: str, device: torch.device):
     return nullcontext()
 
 
-@torch.inference_mode()  # same kernels as no_grad, less bookkeeping per op: ~10% off the 120 evaluations of a digits run
+@torch.no_grad()
 def predict(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 1024, autocast=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return (logits as float32, predictions) for every row of ``x``, in eval mode.
-
-    The outputs are inference tensors: read them, compute from them, never change them in place.
-    """
+    """Return (logits as float32, predictions) for every row of ``x``, in eval mode."""
     was_training = model.training
     model.eval()
     outs = []

@@ -1,4 +1,4 @@
-"""Evaluation: predictions under inference mode equal a plain forward, and stay usable."""
+"""Evaluation: batched predictions equal a plain eval-mode forward, and feed losses and margins."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def test_predict_matches_a_plain_eval_forward_in_any_batching() -> None:
     assert torch.equal(pred, expected.argmax(1))
 
 
-def test_predicted_logits_feed_losses_and_margins_outside_inference_mode() -> None:
+def test_predicted_logits_feed_losses_and_margins() -> None:
     torch.manual_seed(1)
     model = make_cnn(10, 1, 8)
     x, y = torch.randn(12, 1, 8, 8), torch.randint(0, 10, (12,))
