@@ -17,6 +17,7 @@ T0, CPU0 = time.perf_counter(), time.process_time()
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import os  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -36,6 +37,14 @@ class Clock:
         out = (wall - self.wall, cpu - self.cpu)
         self.wall, self.cpu = wall, cpu
         return out
+
+
+def load_average() -> str:
+    """The machine's 1-minute load: a wall time means little without it on a shared machine."""
+    try:
+        return f"load average {os.getloadavg()[0]:.2f}"
+    except OSError:  # not on this platform
+        return "load average unknown"
 
 
 def one_run(overrides: list[str], keep_home: Path | None = None) -> dict[str, tuple[float, float]]:
@@ -96,7 +105,7 @@ def main() -> None:
     import memscope.train.runner  # noqa: F401
 
     imports = (time.perf_counter() - T0, time.process_time() - CPU0)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads available, python {sys.version.split()[0]}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads available, python {sys.version.split()[0]}, {load_average()}")
     for attempt in range(1 + args.repeat):
         phases = {"import memscope and torch": imports if attempt == 0 else (0.0, 0.0), **one_run(args.overrides, args.home)}
         width = max(len(k) for k in phases)
@@ -104,7 +113,7 @@ def main() -> None:
         for name, (wall, cpu) in phases.items():
             print(f"  {name:<{width}}  {wall:6.1f}s  {cpu:6.1f}s")
         wall, cpu = (sum(v[i] for v in phases.values()) for i in (0, 1))
-        print(f"  {'total':<{width}}  {wall:6.1f}s  {cpu:6.1f}s   (target: {TARGET_S:.0f} s wall on 2 quiet cores)")
+        print(f"  {'total':<{width}}  {wall:6.1f}s  {cpu:6.1f}s   (target: {TARGET_S:.0f} s wall on 2 quiet cores; {load_average()})")
         if args.json:
             print(json.dumps({k: {"wall": w, "cpu": c} for k, (w, c) in phases.items()}))
 
